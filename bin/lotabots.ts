@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+import { ConfigError, applyProcessSettings, loadConfig, type Config } from '../platform/config.ts';
+import { runDbCommand } from '../platform/db/cli.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
+import { createRuntime } from '../platform/runtime.ts';
+import { gatewayDefaultPort, subgraphModules } from '../platform/services.ts';
+import type { RunningService } from '../platform/subgraph-server.ts';
+import { startSupergraph } from '../platform/supergraph.ts';
+import { startGateway } from '../gateway/index.ts';
+import { composeSupergraph, readSubgraphs, supergraphPath } from '../schema/compose.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const usage = `Usage: lotabots <command>
+
+  start                 every subgraph and the gateway in one process (embedded defaults)
+  start <service>       one service alone: gateway | ${subgraphModules.map((m) => m.name).join(' | ')}
+  db migrate …          database migrations (see "lotabots db --help")
+  compose [--check]     compose schema/supergraph.graphql from the subgraphs' SDL
+  keys rotate           rotate the identity service's token-signing key
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === 'help') {
+    process.stdout.write(usage);
+    return command ? 0 : 2;
+  }
+  if (command === 'compose') return compose(rest.includes('--check'));
+
+  const config = loadConfig();
+  applyProcessSettings(config);
+  const logger = createLogger(config);
+  switch (command) {
+    case 'start':
+      return start(rest[0], config, logger);
+    case 'db':
+      return runDbCommand(rest, config, logger);
+    case 'keys':
+      return rotateKeys(rest, config, logger);
+    default:
+      process.stderr.write(`Unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+async function start(service: string | undefined, config: Config, logger: Logger): Promise<number> {
+  let stop: () => Promise<void>;
+  if (!service || service === 'all') {
+    const supergraph = await startSupergraph(config, logger);
+    stop = supergraph.stop;
+    const lines = [
+      '',
+      `  LotaBots supergraph is running at ${supergraph.url}`,
+      `  Sandbox: open ${supergraph.url.replace(/\/graphql$/, '/')} in a browser`,
+      `  Demo sign-in: ${supergraph.demo?.email ?? config.LOTABOTS_DEMO_EMAIL}`,
+      supergraph.demo?.password
+        ? `  Demo password: ${supergraph.demo.password}   (shown once; set LOTABOTS_DEMO_PASSWORD to choose it)`
+        : '  Demo password: the one printed at first start (or LOTABOTS_DEMO_PASSWORD)',
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } else {
+    const runtime = createRuntime(config, logger);
+    let running: RunningService;
+    if (service === 'gateway') {
+      const subgraphUrls = Object.fromEntries(readSubgraphs().map((s) => [s.name, s.url]));
+      if (config.SUBGRAPH_IDENTITY_URL) subgraphUrls.identity = config.SUBGRAPH_IDENTITY_URL;
+      running = await startGateway(runtime, {
+        host: config.HOST,
+        port: config.PORT === gatewayDefaultPort ? gatewayDefaultPort : config.PORT,
+        subgraphUrls,
+        identityUrl: subgraphUrls.identity ?? 'http://localhost:4001/graphql',
+      });
+    } else {
+      const module = subgraphModules.find((m) => m.name === service);
+      if (!module) {
+        process.stderr.write(`Unknown service "${service}"\n\n${usage}`);
+        return 2;
+      }
+      // Run alone, a subgraph listens on PORT when it is set explicitly, else on its own default.
+      const port = config.PORT === gatewayDefaultPort ? module.defaultPort : config.PORT;
+      running = await module.start(runtime, { host: config.HOST, port });
+    }
+    stop = async () => {
+      await running.stop();
+      await runtime.close();
+    };
+    process.stdout.write(`${service} listening at ${running.url}\n`);
+  }
+  await new Promise<void>((resolvePromise) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      const force = setTimeout(() => {
+        logger.error('shutdown took longer than 15 s; exiting');
+        process.exit(1);
+      }, 15_000);
+      force.unref();
+      stop().then(resolvePromise, (error: unknown) => {
+        logger.error({ err: error }, 'error during shutdown');
+        resolvePromise();
+      });
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  return 0;
+}
+
+function compose(check: boolean): number {
+  const supergraph = composeSupergraph();
+  if (check) {
+    const committed = readFileSync(supergraphPath, 'utf8');
+    if (committed !== supergraph) {
+      process.stderr.write('schema/supergraph.graphql is stale: run `npm run compose` and commit it\n');
+      return 1;
+    }
+    process.stdout.write('schema/supergraph.graphql is up to date\n');
+    return 0;
+  }
+  writeFileSync(supergraphPath, supergraph);
+  process.stdout.write(`wrote ${supergraphPath}\n`);
+  return 0;
+}
+
+async function rotateKeys(args: string[], config: Config, logger: Logger): Promise<number> {
+  if (args[0] !== 'rotate') {
+    process.stderr.write(usage);
+    return 2;
+  }
+  const { rotateSigningKey } = await import('../subgraphs/identity/rotate.ts');
+  const kid = await rotateSigningKey(config, logger);
+  process.stdout.write(`new signing key ${kid}; the previous key stays published until its tokens expire\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    process.stderr.write(`lotabots: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { unauthenticated } from '../platform/errors.ts';
+import type { EventBus } from '../platform/events/index.ts';
+import type { Logger } from '../platform/logger.ts';
+
+const revokedTopic = 'identity.api-key.revoked';
+const maxEntries = 10_000;
+/** Refresh this long before the minted token expires, so a request never forwards a dying token. */
+const refreshMarginMs = 30_000;
+
+interface Entry {
+  token: string;
+  prefix: string;
+  expiresAt: number;
+}
+
+/**
+ * Turns `lb_…` API keys into short-lived access tokens through the identity service, caching the
+ * result per key so a busy key costs one exchange per few minutes. A revocation event evicts the
+ * key on every gateway replica at once.
+ */
+export class ApiKeyExchange {
+  private readonly cache = new Map<string, Entry>();
+  private unsubscribe: (() => Promise<void>) | null = null;
+
+  constructor(
+    private readonly exchangeUrl: string,
+    private readonly events: EventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.events.subscribe(revokedTopic, (payload) => {
+      const prefix = (payload as { prefix?: unknown }).prefix;
+      if (typeof prefix !== 'string') return;
+      for (const [hash, entry] of this.cache) if (entry.prefix === prefix) this.cache.delete(hash);
+      this.logger.info({ prefix }, 'revoked API key evicted from cache');
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.unsubscribe?.();
+  }
+
+  async tokenFor(apiKey: string): Promise<string> {
+    const hash = createHash('sha256').update(apiKey).digest('base64url');
+    const cached = this.cache.get(hash);
+    if (cached && cached.expiresAt - refreshMarginMs > Date.now()) return cached.token;
+
+    let response: Response;
+    try {
+      response = await fetch(this.exchangeUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+    } catch (error) {
+      this.logger.error({ err: error }, 'API key exchange unreachable');
+      throw unauthenticated('API key could not be checked right now; try again');
+    }
+    const body = (await response.json().catch(() => null)) as
+      | { accessToken?: string; expiresIn?: number; error?: { message?: string } }
+      | null;
+    if (!response.ok || !body?.accessToken || !body.expiresIn) {
+      throw unauthenticated(body?.error?.message ?? 'API key is invalid');
+    }
+    if (this.cache.size >= maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(hash, {
+      token: body.accessToken,
+      prefix: apiKey.split('_')[1] ?? '',
+      expiresAt: Date.now() + body.expiresIn * 1000,
+    });
+    return body.accessToken;
+  }
+}

@@ -1,0 +1,225 @@
+import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from '@apollo/server/plugin/landingPage/default';
+import { GraphQLError } from 'graphql';
+import { createRemoteJWKSet } from 'jose';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { resolve } from 'node:path';
+import { bearerCredential, createAccessTokenVerifier } from '../platform/auth/access-token.ts';
+import type { Principal } from '../platform/auth/principal.ts';
+import { DomainError, maskError, toGraphQLError } from '../platform/errors.ts';
+import { graphqlRoute } from '../platform/http/graphql.ts';
+import { clientIp, closeServer, createHttpServer, listen, sendJson, HttpError, type RequestScope } from '../platform/http/server.ts';
+import type { Logger } from '../platform/logger.ts';
+import { createMetrics } from '../platform/metrics.ts';
+import { createObjectHttpHandler } from '../platform/objects/index.ts';
+import type { Runtime } from '../platform/runtime.ts';
+import { operationMetrics, runReadiness, type RunningService } from '../platform/subgraph-server.ts';
+import { ApiKeyExchange } from './api-keys.ts';
+
+/** What each gateway request carries into the query plan. */
+export interface GatewayContext {
+  requestId: string;
+  principal: Principal | null;
+  /** The access token forwarded to subgraphs (an API key is exchanged for one first). */
+  forwardToken: string | null;
+  ip: string;
+  logger: Logger;
+}
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  /** Subgraph name → GraphQL URL; overrides the routing URLs in the supergraph. */
+  subgraphUrls: Record<string, string>;
+  /** Base URL of the identity service (JWKS and API key exchange). */
+  identityUrl: string;
+}
+
+/** Forwards the caller's credentials, request id and address to every subgraph fetch. */
+class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+    if (!('requestId' in context)) return; // health checks and introspection have no request context
+    const headers = request.http?.headers;
+    if (!headers) return;
+    if (context.forwardToken) headers.set('authorization', `Bearer ${context.forwardToken}`);
+    headers.set('x-request-id', context.requestId);
+    headers.set('x-forwarded-for', context.ip);
+  }
+}
+
+/**
+ * Starts the gateway: @apollo/gateway inside Apollo Server 5 on one HTTP server, authenticating
+ * every request before planning, and serving JWKS, health, readiness, metrics and (embedded mode)
+ * the signed object URLs.
+ */
+export async function startGateway(runtime: Runtime, options: GatewayOptions): Promise<RunningService> {
+  const { config } = runtime;
+  const logger = runtime.logger.child({ service: 'gateway' });
+  const metrics = createMetrics('gateway');
+  const identityBase = options.identityUrl.replace(/\/graphql$/, '');
+  const jwksUrl = config.JWKS_URL ?? `${identityBase}/.well-known/jwks.json`;
+
+  // Keys are cached per `kid`; an unknown kid (after a rotation) triggers at most one refetch a second.
+  const verifyAccessToken = createAccessTokenVerifier({
+    keys: createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 10 * 60_000 }),
+    issuer: config.issuer,
+    audience: config.TOKEN_AUDIENCE,
+  });
+  const apiKeys = new ApiKeyExchange(`${identityBase}/auth/api-key-token`, runtime.events, logger);
+  await apiKeys.start();
+
+  const buildService = ({ name, url }: { name: string; url?: string }) =>
+    new ForwardingDataSource({ url: options.subgraphUrls[name] ?? url });
+  const gateway =
+    config.SUPERGRAPH_SOURCE === 'introspect'
+      ? new ApolloGateway({
+          supergraphSdl: new IntrospectAndCompose({
+            subgraphs: Object.entries(options.subgraphUrls).map(([name, url]) => ({ name, url })),
+          }),
+          buildService,
+          logger,
+        })
+      : config.SUPERGRAPH_SOURCE === 'uplink'
+        ? new ApolloGateway({ buildService, logger })
+        : new ApolloGateway({
+            supergraphSdl: readFileSync(resolve(config.SUPERGRAPH_PATH), 'utf8'),
+            buildService,
+            logger,
+          });
+
+  const development = config.NODE_ENV !== 'production';
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: development,
+    includeStacktraceInErrorResponses: false,
+    ...(config.APOLLO_KEY && config.APOLLO_GRAPH_REF
+      ? { apollo: { key: config.APOLLO_KEY, graphRef: config.APOLLO_GRAPH_REF } }
+      : {}),
+    plugins: [
+      development
+        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+        : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+      operationMetrics(metrics),
+      requestIdInErrors(),
+    ],
+    formatError: (formatted) => maskError(formatted, undefined),
+  });
+  await apollo.start();
+
+  const authenticate = async (req: IncomingMessage): Promise<Pick<GatewayContext, 'principal' | 'forwardToken'>> => {
+    try {
+      const credential = bearerCredential(req.headers.authorization);
+      if (!credential) return { principal: null, forwardToken: null };
+      const token = credential.startsWith('lb_') ? await apiKeys.tokenFor(credential) : credential;
+      return { principal: await verifyAccessToken(token), forwardToken: token };
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      const mapped = toGraphQLError(error);
+      throw new GraphQLError(mapped.message, { extensions: { ...mapped.extensions, http: { status: 401 } } });
+    }
+  };
+
+  const graphql = graphqlRoute(apollo, {
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    context: async (req, scope: RequestScope) => ({
+      requestId: scope.requestId,
+      ...(await authenticate(req)),
+      ip: clientIp(req, config.TRUST_PROXY),
+      logger: scope.logger,
+    }),
+  });
+  const objects = runtime.objects.kind === 'filesystem' ? createObjectHttpHandler(runtime.objects, config, logger) : null;
+
+  let jwksCache: { body: unknown; at: number } | null = null;
+  const server = createHttpServer({
+    logger,
+    metrics,
+    routes: [
+      { path: '/graphql', methods: ['GET', 'POST'], handler: graphql },
+      { path: '/', methods: ['GET', 'POST'], name: '/graphql', handler: graphql },
+      {
+        path: '/.well-known/jwks.json',
+        methods: ['GET'],
+        handler: async (_req, res) => {
+          if (!jwksCache || Date.now() - jwksCache.at > 10_000) {
+            const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(5_000) });
+            if (!response.ok) throw new HttpError(503, 'UNAVAILABLE', 'Key set is unavailable right now');
+            jwksCache = { body: await response.json(), at: Date.now() };
+          }
+          sendJson(res, 200, jwksCache.body, { 'cache-control': 'public, max-age=60' });
+        },
+      },
+      { path: '/healthz', methods: ['GET'], handler: (_req, res) => sendJson(res, 200, { status: 'ok', service: 'gateway' }) },
+      {
+        path: '/readyz',
+        methods: ['GET'],
+        handler: async (_req, res) => {
+          const subgraphChecks = Object.entries(options.subgraphUrls).map(([name, url]) => ({
+            name: `subgraph:${name}`,
+            check: async () => {
+              const response = await fetch(url.replace(/\/graphql$/, '/readyz'), { signal: AbortSignal.timeout(2_000) });
+              if (!response.ok) throw new Error(`readyz answered ${response.status}`);
+            },
+          }));
+          const result = await runReadiness([...subgraphChecks, ...runtime.storeChecks]);
+          sendJson(res, result.ready ? 200 : 503, { service: 'gateway', ...result });
+        },
+      },
+      {
+        path: '/metrics',
+        methods: ['GET'],
+        handler: async (_req, res) => {
+          res.setHeader('content-type', metrics.registry.contentType);
+          res.end(await metrics.registry.metrics());
+        },
+      },
+      ...(objects
+        ? [
+            {
+              path: '/objects/*',
+              name: '/objects',
+              handler: async (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+                if (!(await objects(req, res))) throw new HttpError(404, 'NOT_FOUND', 'No such object route');
+              },
+            },
+          ]
+        : []),
+    ],
+  });
+  const bound = await listen(server, options.host, options.port);
+  logger.info({ url: `${bound.url}/graphql` }, 'gateway listening');
+  return {
+    name: 'gateway',
+    url: `${bound.url}/graphql`,
+    port: bound.port,
+    server,
+    stop: async () => {
+      await closeServer(server);
+      await apollo.stop();
+      await apiKeys.stop();
+    },
+  };
+}
+
+/** Puts the request id on every error so a user can quote it and an operator can grep the logs. */
+function requestIdInErrors(): ApolloServerPlugin<GatewayContext> {
+  return {
+    requestDidStart() {
+      return Promise.resolve({
+        willSendResponse({ response, contextValue }) {
+          if (response.body.kind === 'single') {
+            for (const error of response.body.singleResult.errors ?? []) {
+              (error.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+            }
+          }
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}

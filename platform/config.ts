@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable LotaBots reads, parsed once at boot. Nothing else in the code base
+ * reads `process.env` (a lint rule enforces it); services receive the parsed `Config`.
+ * `.env.example` and the README's configuration table list the same variables.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.string().url();
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOTABOTS_DATA_DIR: z.string().min(1).default('./.lotabots'),
+  LOTABOTS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(4000),
+  PUBLIC_URL: url.optional(),
+  MAX_BODY_BYTES: positiveInt.default(1_048_576),
+
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_SCHEMA_PREFIX: z
+    .string()
+    .regex(/^([a-z_][a-z0-9_]*)?$/, 'must be a lowercase SQL identifier prefix')
+    .default(''),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_KEY_PREFIX: z.string().default('lotabots:'),
+
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 characters)')
+    .optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ENDPOINT: url.optional(),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.optional(),
+  S3_KEY_PREFIX: z.string().default(''),
+  SIGNED_URL_TTL_SECONDS: positiveInt.max(7 * 24 * 3600).default(900),
+
+  TOKEN_ISSUER: z.string().min(1).optional(),
+  TOKEN_AUDIENCE: z.string().min(1).default('lotabots-api'),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(900, 'must be at most 900 (15 minutes)').default(900),
+  REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
+  SIGNING_KEY_ALG: z.enum(['ES256', 'EdDSA']).default('ES256'),
+  SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24 * 7),
+  PASSWORD_HASH_LOG2N: z.coerce.number().int().min(14).max(20).default(17),
+  LOGIN_THROTTLE_WINDOW_SECONDS: positiveInt.default(900),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(10),
+  LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(100),
+  SIGNUPS_PER_IP_PER_HOUR: positiveInt.default(50),
+  TRUST_PROXY: bool.default('false'),
+
+  JWKS_URL: url.optional(),
+  SUPERGRAPH_PATH: z.string().min(1).default('schema/supergraph.graphql'),
+  SUPERGRAPH_SOURCE: z.enum(['file', 'introspect', 'uplink']).default('file'),
+  APOLLO_KEY: z.string().min(1).optional(),
+  APOLLO_GRAPH_REF: z.string().min(1).optional(),
+  APOLLO_TELEMETRY_DISABLED: bool.default('true'),
+  SUBGRAPH_IDENTITY_URL: url.optional(),
+
+  LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),
+  LOTABOTS_DEMO_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** The parsed configuration, plus values derived from it (absolute data dir, secret, issuer). */
+export interface Config extends Env {
+  dataDir: string;
+  secret: string;
+  issuer: string;
+  publicUrl: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses `env` and reports every bad value at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset so `FOO= npm start` behaves like leaving FOO out.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  const values = parsed.data;
+  const problems: string[] = [];
+  if (values.NODE_ENV === 'production' && !values.LOTABOTS_SECRET) {
+    problems.push('LOTABOTS_SECRET: required in production (at least 32 random characters)');
+  }
+  if (values.S3_BUCKET && Boolean(values.S3_ACCESS_KEY_ID) !== Boolean(values.S3_SECRET_ACCESS_KEY)) {
+    problems.push('S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: set both or neither');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const dataDir = resolve(values.LOTABOTS_DATA_DIR);
+  const publicUrl = (values.PUBLIC_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, '');
+  return {
+    ...values,
+    dataDir,
+    secret: values.LOTABOTS_SECRET ?? developmentSecret(dataDir),
+    issuer: values.TOKEN_ISSUER ?? publicUrl,
+    publicUrl,
+  };
+}
+
+/**
+ * Outside production a secret is generated once and kept in the data dir, so signed URLs and
+ * encrypted keys survive restarts without any setup.
+ */
+function developmentSecret(dataDir: string): string {
+  const file = join(dataDir, 'secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+  return secret;
+}
+
+/**
+ * Settings that libraries read from the environment themselves. @apollo/gateway sends anonymous
+ * telemetry and probes cloud metadata unless APOLLO_TELEMETRY_DISABLED is set; LotaBots turns that
+ * off by default.
+ */
+export function applyProcessSettings(config: Config): void {
+  if (config.APOLLO_TELEMETRY_DISABLED) process.env.APOLLO_TELEMETRY_DISABLED = 'true';
+}

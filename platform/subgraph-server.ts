@@ -1,0 +1,228 @@
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { GraphQLError, type DocumentNode } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
+import { allow, deny, shield, type IRules } from 'graphql-shield';
+import type { IncomingMessage, Server } from 'node:http';
+import type { AccessTokenVerifier } from './auth/access-token.ts';
+import { bearerCredential } from './auth/access-token.ts';
+import type { Principal } from './auth/principal.ts';
+import type { Config } from './config.ts';
+import { DomainError, maskError, toGraphQLError } from './errors.ts';
+import { graphqlRoute } from './http/graphql.ts';
+import { clientIp, closeServer, createHttpServer, listen, sendJson, type Route } from './http/server.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+/** The context every subgraph resolver receives. Domains extend it with their own services. */
+export interface BaseContext {
+  requestId: string;
+  principal: Principal | null;
+  /** The end client's address as the gateway saw it. */
+  ip: string;
+  logger: Logger;
+}
+
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<void>;
+}
+
+export interface SubgraphDefinition<TContext extends BaseContext> {
+  name: string;
+  typeDefs: DocumentNode;
+  resolvers: GraphQLResolverMap<TContext>;
+  /** graphql-shield rules; anything not listed is denied. */
+  permissions: IRules;
+  /** Adds per-request state (DataLoaders, services) to the base context. */
+  buildContext: (base: BaseContext) => TContext | Promise<TContext>;
+  routes?: Route[];
+  readiness?: ReadinessCheck[];
+}
+
+export interface RunningService {
+  name: string;
+  url: string;
+  port: number;
+  server: Server;
+  stop: () => Promise<void>;
+}
+
+const forbiddenByDefault = new GraphQLError('You are not allowed to access this field', {
+  extensions: { code: 'FORBIDDEN' },
+});
+
+/**
+ * Serves one federated subgraph: builds the subgraph schema, wraps it in graphql-shield with a
+ * deny fallback, verifies the forwarded access token itself (never trusting the gateway alone),
+ * and exposes /graphql, /healthz, /readyz and /metrics.
+ */
+export async function startSubgraphServer<TContext extends BaseContext>(
+  definition: SubgraphDefinition<TContext>,
+  deps: {
+    config: Config;
+    logger: Logger;
+    metrics: Metrics;
+    verifyAccessToken: AccessTokenVerifier;
+    host: string;
+    port: number;
+  },
+): Promise<RunningService> {
+  const { config, logger, metrics } = deps;
+  const schema = applyMiddleware(
+    buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers }]),
+    shield(withFederationRules(definition.permissions), {
+      fallbackRule: deny,
+      fallbackError: forbiddenByDefault,
+      // Resolver errors (DomainError) must reach formatError intact instead of "Not Authorised!".
+      allowExternalErrors: true,
+    }),
+  );
+
+  const apollo = new ApolloServer<TContext>({
+    schema,
+    introspection: config.NODE_ENV !== 'production',
+    includeStacktraceInErrorResponses: false,
+    // The gateway serves the landing page; subgraphs answer only GraphQL.
+    plugins: [ApolloServerPluginLandingPageDisabled(), operationMetrics(metrics)],
+    formatError: (formatted, error) => {
+      const original = (error as GraphQLError | undefined)?.originalError;
+      if (original instanceof DomainError) {
+        const mapped = toGraphQLError(original);
+        return { ...formatted, message: mapped.message, extensions: mapped.extensions };
+      }
+      if (original && !(original instanceof GraphQLError)) {
+        logger.error({ err: original, path: formatted.path }, 'resolver failed');
+      }
+      const requestId = typeof formatted.extensions?.requestId === 'string' ? formatted.extensions.requestId : undefined;
+      return maskError(formatted, requestId);
+    },
+  });
+  await apollo.start();
+
+  const readiness = definition.readiness ?? [];
+  const server = createHttpServer({
+    logger,
+    metrics,
+    routes: [
+      {
+        path: '/graphql',
+        methods: ['GET', 'POST'],
+        handler: graphqlRoute(apollo, {
+          maxBodyBytes: config.MAX_BODY_BYTES,
+          context: async (req, scope) =>
+            definition.buildContext({
+              requestId: scope.requestId,
+              principal: await authenticate(req, deps.verifyAccessToken),
+              ip: clientIp(req, true),
+              logger: scope.logger,
+            }),
+        }),
+      },
+      { path: '/healthz', methods: ['GET'], handler: (_req, res) => sendJson(res, 200, { status: 'ok', service: definition.name }) },
+      {
+        path: '/readyz',
+        methods: ['GET'],
+        handler: async (_req, res) => {
+          const results = await runReadiness(readiness);
+          sendJson(res, results.ready ? 200 : 503, { service: definition.name, ...results });
+        },
+      },
+      {
+        path: '/metrics',
+        methods: ['GET'],
+        handler: async (_req, res) => {
+          res.setHeader('content-type', metrics.registry.contentType);
+          res.end(await metrics.registry.metrics());
+        },
+      },
+      ...(definition.routes ?? []),
+    ],
+  });
+  const { port, url } = await listen(server, deps.host, deps.port);
+  logger.info({ url: `${url}/graphql` }, 'subgraph listening');
+  return {
+    name: definition.name,
+    url: `${url}/graphql`,
+    port,
+    server,
+    stop: async () => {
+      await closeServer(server);
+      await apollo.stop();
+    },
+  };
+}
+
+async function authenticate(req: IncomingMessage, verify: AccessTokenVerifier): Promise<Principal | null> {
+  try {
+    const token = bearerCredential(req.headers.authorization);
+    return token ? await verify(token) : null;
+  } catch (error) {
+    if (error instanceof DomainError) {
+      const mapped = toGraphQLError(error);
+      throw new GraphQLError(mapped.message, { extensions: { ...mapped.extensions, http: { status: 401 } } });
+    }
+    throw error;
+  }
+}
+
+/** Federation's own fields must stay reachable or the gateway cannot plan or fetch entities. */
+function withFederationRules(rules: IRules): IRules {
+  const tree = rules as Record<string, unknown>;
+  const query = (tree.Query ?? {}) as Record<string, unknown>;
+  return {
+    ...tree,
+    Query: { ...query, _service: allow, _entities: allow },
+    _Service: { sdl: allow },
+  } as IRules;
+}
+
+export async function runReadiness(
+  checks: ReadinessCheck[],
+): Promise<{ ready: boolean; checks: Record<string, { ok: boolean; error?: string }> }> {
+  const entries = await Promise.all(
+    checks.map(async ({ name, check }) => {
+      try {
+        await withTimeout(check(), 2_000);
+        return [name, { ok: true }] as const;
+      } catch (error) {
+        return [name, { ok: false, error: (error as Error).message }] as const;
+      }
+    }),
+  );
+  return { ready: entries.every(([, r]) => r.ok), checks: Object.fromEntries(entries) };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Counts operations by name and outcome, and their latency, in the service's registry. */
+export function operationMetrics<T extends object>(metrics: Metrics): ApolloServerPlugin<T> {
+  return {
+    requestDidStart() {
+      const started = process.hrtime.bigint();
+      return Promise.resolve({
+        willSendResponse(ctx) {
+          const operation = ctx.operationName ?? ctx.request.operationName ?? 'anonymous';
+          const outcome = (ctx.errors?.length ?? 0) > 0 ? 'error' : 'ok';
+          metrics.graphqlOperations.inc({ operation, outcome });
+          metrics.graphqlDuration.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}
