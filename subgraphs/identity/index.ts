@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { gql } from 'graphql-tag';
 import { createAccessTokenVerifier } from '../../platform/auth/access-token.ts';
 import { createDomainDatabase } from '../../platform/db/domain.ts';
@@ -85,7 +86,7 @@ export async function startIdentity(runtime: Runtime, listen: { host: string; po
     {
       name: 'identity',
       typeDefs: identityTypeDefs,
-      resolvers: identityResolvers,
+      resolvers: identityResolvers as GraphQLResolverMap<IdentityContext>,
       permissions: identityPermissions,
       buildContext: (base) => ({ ...base, deps, throttle, loaders: createLoaders(deps) }),
       routes,

@@ -1,17 +1,14 @@
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { Principal } from '../../platform/auth/principal.ts';
 import type { Role } from '../../platform/auth/roles.ts';
 import { forbidden } from '../../platform/errors.ts';
 import { DateTimeScalar } from '../../platform/graphql/scalars.ts';
-import type { Membership, Organization, User } from '../../generated/prisma/identity/client.ts';
+import type { Resolvers } from '../../generated/graphql/identity/resolvers-types.ts';
 import { acceptInvitation, login, signUp } from './domain/accounts.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './domain/api-keys.ts';
-import { inviteMember, updateMemberRole, type MembershipWithInvite } from './domain/members.ts';
+import { inviteMember, updateMemberRole } from './domain/members.ts';
 import { logout, rotateRefreshToken } from './domain/sessions.ts';
 import { isUuid } from './domain/validation.ts';
 import type { IdentityContext } from './context.ts';
-
-type Args<T> = { input: T };
 
 /** The principal, which graphql-shield has already required for every resolver that calls this. */
 function caller(ctx: IdentityContext): Principal {
@@ -19,7 +16,13 @@ function caller(ctx: IdentityContext): Principal {
   return ctx.principal;
 }
 
-export const identityResolvers: GraphQLResolverMap<IdentityContext> = {
+/** Foreign keys guarantee these rows; a miss is a bug worth an internal error, not a null. */
+function existing<T>(row: T | null, what: string, id: string): T {
+  if (!row) throw new Error(`${what} ${id} referenced by a membership does not exist`);
+  return row;
+}
+
+export const identityResolvers: Resolvers = {
   DateTime: DateTimeScalar,
   Query: {
     me: (_parent, _args, ctx) => (ctx.principal?.userId ? ctx.loaders.user.load(ctx.principal.userId) : null),
@@ -27,23 +30,23 @@ export const identityResolvers: GraphQLResolverMap<IdentityContext> = {
     apiKeys: (_parent, _args, ctx) => listApiKeys(ctx.deps, caller(ctx)),
   },
   Mutation: {
-    signUp: (_parent, { input }: Args<Parameters<typeof signUp>[2]>, ctx) => signUp(ctx.deps, ctx.throttle, input, ctx.ip),
-    login: (_parent, { input }: Args<Parameters<typeof login>[2]>, ctx) => login(ctx.deps, ctx.throttle, input, ctx.ip),
-    refreshToken: (_parent, { input }: Args<{ refreshToken: string }>, ctx) => rotateRefreshToken(ctx.deps, input.refreshToken),
-    logout: (_parent, { input }: Args<{ refreshToken: string }>, ctx) => logout(ctx.deps, input.refreshToken),
-    acceptInvitation: (_parent, { input }: Args<Parameters<typeof acceptInvitation>[2]>, ctx) =>
+    signUp: (_parent, { input }, ctx) => signUp(ctx.deps, ctx.throttle, input, ctx.ip),
+    login: (_parent, { input }, ctx) => login(ctx.deps, ctx.throttle, input, ctx.ip),
+    refreshToken: (_parent, { input }, ctx) => rotateRefreshToken(ctx.deps, input.refreshToken),
+    logout: (_parent, { input }, ctx) => logout(ctx.deps, input.refreshToken),
+    acceptInvitation: (_parent, { input }, ctx) =>
       acceptInvitation(ctx.deps, ctx.throttle, input, ctx.ip),
-    createApiKey: (_parent, { input }: Args<{ name: string; role: Role; expiresAt?: Date | null }>, ctx) =>
+    createApiKey: (_parent, { input }, ctx) =>
       createApiKey(ctx.deps, caller(ctx), input),
-    revokeApiKey: (_parent, { id }: { id: string }, ctx) => revokeApiKey(ctx.deps, caller(ctx), id),
-    inviteMember: (_parent, { input }: Args<{ email: string; role: Role }>, ctx) => inviteMember(ctx.deps, caller(ctx), input),
-    updateMemberRole: (_parent, { input }: Args<{ userId: string; role: Role }>, ctx) =>
+    revokeApiKey: (_parent, { id }, ctx) => revokeApiKey(ctx.deps, caller(ctx), id),
+    inviteMember: (_parent, { input }, ctx) => inviteMember(ctx.deps, caller(ctx), input),
+    updateMemberRole: (_parent, { input }, ctx) =>
       updateMemberRole(ctx.deps, caller(ctx), input),
   },
   User: {
     // Another subgraph may reference any user id; only the caller and members of the caller's
     // organization resolve, everyone else is null (as if it did not exist).
-    __resolveReference: async (ref: { id: string }, ctx: IdentityContext) => {
+    __resolveReference: async (ref, ctx) => {
       const principal = ctx.principal;
       if (!principal || !isUuid(ref.id)) return null;
       if (ref.id === principal.userId) return ctx.loaders.user.load(ref.id);
@@ -52,7 +55,7 @@ export const identityResolvers: GraphQLResolverMap<IdentityContext> = {
       });
       return membership ? ctx.loaders.user.load(ref.id) : null;
     },
-    memberships: (user: User, _args, ctx) => {
+    memberships: (user, _args, ctx) => {
       const principal = ctx.principal;
       if (!principal) return [];
       const own = user.id === principal.userId;
@@ -63,9 +66,9 @@ export const identityResolvers: GraphQLResolverMap<IdentityContext> = {
     },
   },
   Organization: {
-    __resolveReference: (ref: { id: string }, ctx: IdentityContext) =>
+    __resolveReference: (ref, ctx) =>
       ctx.principal && ref.id === ctx.principal.organizationId ? ctx.loaders.organization.load(ref.id) : null,
-    members: (organization: Organization, _args, ctx) => {
+    members: (organization, _args, ctx) => {
       if (organization.id !== ctx.principal?.organizationId) {
         throw forbidden('Members of another organization are not visible with this token; sign in to that organization');
       }
@@ -73,10 +76,11 @@ export const identityResolvers: GraphQLResolverMap<IdentityContext> = {
     },
   },
   Membership: {
-    user: (m: Membership, _args, ctx) => ctx.loaders.user.load(m.userId),
-    organization: (m: Membership, _args, ctx) => ctx.loaders.organization.load(m.organizationId),
-    status: (m: Membership) => (m.acceptedAt ? 'ACTIVE' : 'INVITED'),
-    invitationToken: (m: MembershipWithInvite) => m.invitationToken ?? null,
-    invitationExpiresAt: (m: Membership) => (m.acceptedAt ? null : m.inviteExpiresAt),
+    user: async (m, _args, ctx) => existing(await ctx.loaders.user.load(m.userId), 'user', m.userId),
+    organization: async (m, _args, ctx) =>
+      existing(await ctx.loaders.organization.load(m.organizationId), 'organization', m.organizationId),
+    status: (m) => (m.acceptedAt ? 'ACTIVE' : 'INVITED'),
+    invitationToken: (m) => m.invitationToken ?? null,
+    invitationExpiresAt: (m) => (m.acceptedAt ? null : m.inviteExpiresAt),
   },
 };

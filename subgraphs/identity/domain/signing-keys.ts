@@ -22,6 +22,9 @@ export interface AccessTokenClaims {
   role: Role;
   tier: Tier;
   ttlSeconds: number;
+  /** Overrides for tooling that needs tokens for another audience or time (and hostile-token tests). */
+  audience?: string;
+  issuedAt?: number;
 }
 
 export interface KeyRingOptions {
@@ -124,13 +127,13 @@ export class KeyRing {
     const key = this.active;
     if (!key) throw new Error('no active signing key; KeyRing.initialize() was not called');
     const tokenId = randomUUID();
-    const issuedAt = Math.floor(Date.now() / 1000);
+    const issuedAt = claims.issuedAt ?? Math.floor(Date.now() / 1000);
     const expiresAt = issuedAt + claims.ttlSeconds;
     const token = await new SignJWT({ org: claims.organizationId, role: claims.role, tier: claims.tier })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: accessTokenType })
       .setSubject(claims.subject)
       .setIssuer(this.options.issuer)
-      .setAudience(this.options.audience)
+      .setAudience(claims.audience ?? this.options.audience)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .setJti(tokenId)
