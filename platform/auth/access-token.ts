@@ -15,6 +15,8 @@ export interface AccessTokenVerifierOptions {
   audience: string;
   /** Clock skew tolerated on `exp`/`iat`, seconds. */
   clockToleranceSeconds?: number;
+  /** Verified tokens remembered (exact token string → principal) until they expire; 0 disables. */
+  cacheSize?: number;
 }
 
 export type AccessTokenVerifier = (token: string) => Promise<Principal>;
@@ -24,6 +26,27 @@ export type AccessTokenVerifier = (token: string) => Promise<Principal>;
  * a message that says what was wrong with the token, never what the server expected in detail.
  */
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
+  const verify = verifyUncached(options);
+  const capacity = options.cacheSize ?? 10_000;
+  if (capacity === 0) return verify;
+  // A dashboard or script sends the same token on every request for up to 15 minutes. Checking
+  // the ES256/EdDSA signature once per token instead of once per request takes verification off
+  // the hot path; entries are exact token strings and leave the cache when the token expires.
+  const cache = new Map<string, Principal>();
+  return async (token) => {
+    const hit = cache.get(token);
+    if (hit) {
+      if (hit.expiresAt.getTime() > Date.now()) return hit;
+      cache.delete(token);
+    }
+    const principal = await verify(token);
+    if (cache.size >= capacity) cache.delete(cache.keys().next().value as string);
+    cache.set(token, principal);
+    return principal;
+  };
+}
+
+function verifyUncached(options: AccessTokenVerifierOptions): AccessTokenVerifier {
   return async (token) => {
     let payload;
     try {
