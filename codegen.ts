@@ -6,7 +6,10 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
  * line. `federation: true` makes `__resolveReference` part of the types, so a missing or wrongly
  * typed reference resolver fails `tsc`.
  */
-function subgraph(name: string, options: { context: string; mappers?: Record<string, string> }): CodegenConfig['generates'] {
+function subgraph(
+  name: string,
+  options: { context: string; mappers?: Record<string, string> },
+): CodegenConfig['generates'] {
   return {
     [`generated/graphql/${name}/resolvers-types.ts`]: {
       schema: `subgraphs/${name}/schema.graphql`,

@@ -11,7 +11,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'suites', include: ['tests/**/*.test.ts'], exclude: ['tests/integration/**'] },
+        test: {
+          name: 'suites',
+          include: ['tests/**/*.test.ts'],
+          exclude: ['tests/integration/**'],
+        },
       },
       {
         extends: true,

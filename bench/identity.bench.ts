@@ -71,7 +71,13 @@ async function run(
 
 async function jwksFetches(identityUrl: string): Promise<number> {
   const text = await (await fetch(identityUrl.replace('/graphql', '/metrics'))).text();
-  const line = text.split('\n').find((l) => l.startsWith('lotabots_http_requests_total') && l.includes('route="/.well-known/jwks.json"'));
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('lotabots_http_requests_total') &&
+        l.includes('route="/.well-known/jwks.json"'),
+    );
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -85,7 +91,9 @@ async function main(): Promise<void> {
     LOTABOTS_DEMO_PASSWORD: 'benchmark password 2026',
     LOTABOTS_DEMO_EMAIL: 'bench@example.com',
   });
-  console.log(`identity benchmark: scrypt N=2^${config.PASSWORD_HASH_LOG2N}, ${connections} connections, ${seconds}s per phase`);
+  console.log(
+    `identity benchmark: scrypt N=2^${config.PASSWORD_HASH_LOG2N}, ${connections} connections, ${seconds}s per phase`,
+  );
   const supergraph = await startSupergraph(config, createLogger(config));
   const url = supergraph.url;
   try {
@@ -93,9 +101,13 @@ async function main(): Promise<void> {
     const login = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'mutation($i: LoginInput!) { login(input: $i) { accessToken } }', variables: { i: credentials } }),
+      body: JSON.stringify({
+        query: 'mutation($i: LoginInput!) { login(input: $i) { accessToken } }',
+        variables: { i: credentials },
+      }),
     });
-    const token = ((await login.json()) as { data: { login: { accessToken: string } } }).data.login.accessToken;
+    const token = ((await login.json()) as { data: { login: { accessToken: string } } }).data.login
+      .accessToken;
     const auth = { authorization: `Bearer ${token}` };
     const fetchesBefore = await jwksFetches(supergraph.identity.url);
 
@@ -105,10 +117,15 @@ async function main(): Promise<void> {
     // hiccup on this shared 2-core machine does not decide the ratio.
     const rounds: Phase[] = [];
     for (let i = 0; i < 2; i++) {
-      rounds.push(await run('anonymous', url, { query: '{ __typename }' }, {}, { seconds: seconds / 2 }));
-      rounds.push(await run('verified', url, { query: '{ __typename }' }, auth, { seconds: seconds / 2 }));
+      rounds.push(
+        await run('anonymous', url, { query: '{ __typename }' }, {}, { seconds: seconds / 2 }),
+      );
+      rounds.push(
+        await run('verified', url, { query: '{ __typename }' }, auth, { seconds: seconds / 2 }),
+      );
     }
-    const best = (name: string) => rounds.filter((p) => p.name === name).reduce((a, b) => (b.rps > a.rps ? b : a));
+    const best = (name: string) =>
+      rounds.filter((p) => p.name === name).reduce((a, b) => (b.rps > a.rps ? b : a));
     const phases = [
       best('anonymous'),
       best('verified'),
@@ -118,7 +135,10 @@ async function main(): Promise<void> {
       await run(
         'login',
         url,
-        { query: 'mutation($i: LoginInput!) { login(input: $i) { expiresIn } }', variables: { i: credentials } },
+        {
+          query: 'mutation($i: LoginInput!) { login(input: $i) { expiresIn } }',
+          variables: { i: credentials },
+        },
         {},
         { connections: 4, seconds: Math.max(seconds, 10) },
       ),
@@ -127,14 +147,24 @@ async function main(): Promise<void> {
 
     console.log('\nphase        req/s     p50 ms   p99 ms   errors');
     for (const p of phases) {
-      console.log(`${p.name.padEnd(10)} ${p.rps.toFixed(1).padStart(8)} ${p.p50.toFixed(1).padStart(9)} ${p.p99.toFixed(1).padStart(8)} ${String(p.errors).padStart(8)}`);
+      console.log(
+        `${p.name.padEnd(10)} ${p.rps.toFixed(1).padStart(8)} ${p.p50.toFixed(1).padStart(9)} ${p.p99.toFixed(1).padStart(8)} ${String(p.errors).padStart(8)}`,
+      );
     }
     const byName = Object.fromEntries(phases.map((p) => [p.name, p]));
     const ratio = byName.verified!.rps / byName.anonymous!.rps;
-    console.log(`\nlogin throughput:              ${byName.login!.rps.toFixed(1)} logins/s (p99 ${byName.login!.p99.toFixed(0)} ms)`);
-    console.log(`token verification throughput: ${byName.verified!.rps.toFixed(0)} verified requests/s (p99 ${byName.verified!.p99.toFixed(1)} ms)`);
-    console.log(`verified / anonymous ratio:    ${ratio.toFixed(2)}  (1.00 = verification costs nothing measurable)`);
-    console.log(`JWKS fetches while verifying:  ${fetchesDuring}  (keys cached per kid, not fetched per request)`);
+    console.log(
+      `\nlogin throughput:              ${byName.login!.rps.toFixed(1)} logins/s (p99 ${byName.login!.p99.toFixed(0)} ms)`,
+    );
+    console.log(
+      `token verification throughput: ${byName.verified!.rps.toFixed(0)} verified requests/s (p99 ${byName.verified!.p99.toFixed(1)} ms)`,
+    );
+    console.log(
+      `verified / anonymous ratio:    ${ratio.toFixed(2)}  (1.00 = verification costs nothing measurable)`,
+    );
+    console.log(
+      `JWKS fetches while verifying:  ${fetchesDuring}  (keys cached per kid, not fetched per request)`,
+    );
     const failed = phases.some((p) => p.errors > 0);
     if (failed) console.log('\nSome requests failed; see errors column.');
     process.exitCode = failed ? 1 : 0;

@@ -47,7 +47,7 @@ async function start(service: string | undefined, config: Config, logger: Logger
   let stop: () => Promise<void>;
   if (!service || service === 'all') {
     const supergraph = await startSupergraph(config, logger);
-    stop = supergraph.stop;
+    stop = () => supergraph.stop();
     const lines = [
       '',
       `  LotaBots supergraph is running at ${supergraph.url}`,
@@ -111,7 +111,9 @@ function compose(check: boolean): number {
   if (check) {
     const committed = readFileSync(supergraphPath, 'utf8');
     if (committed !== supergraph) {
-      process.stderr.write('schema/supergraph.graphql is stale: run `npm run compose` and commit it\n');
+      process.stderr.write(
+        'schema/supergraph.graphql is stale: run `npm run compose` and commit it\n',
+      );
       return 1;
     }
     process.stdout.write('schema/supergraph.graphql is up to date\n');
@@ -129,7 +131,9 @@ async function rotateKeys(args: string[], config: Config, logger: Logger): Promi
   }
   const { rotateSigningKey } = await import('../subgraphs/identity/rotate.ts');
   const kid = await rotateSigningKey(config, logger);
-  process.stdout.write(`new signing key ${kid}; the previous key stays published until its tokens expire\n`);
+  process.stdout.write(
+    `new signing key ${kid}; the previous key stays published until its tokens expire\n`,
+  );
   return 0;
 }
 

@@ -58,9 +58,11 @@ export class ApiKeyExchange {
       this.logger.error({ err: error }, 'API key exchange unreachable');
       throw unauthenticated('API key could not be checked right now; try again');
     }
-    const body = (await response.json().catch(() => null)) as
-      | { accessToken?: string; expiresIn?: number; error?: { message?: string } }
-      | null;
+    const body = (await response.json().catch(() => null)) as {
+      accessToken?: string;
+      expiresIn?: number;
+      error?: { message?: string };
+    } | null;
     if (!response.ok || !body?.accessToken || !body.expiresIn) {
       throw unauthenticated(body?.error?.message ?? 'API key is invalid');
     }

@@ -1,4 +1,9 @@
-import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import {
+  ApolloGateway,
+  IntrospectAndCompose,
+  RemoteGraphQLDataSource,
+  type GraphQLDataSourceProcessOptions,
+} from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageLocalDefault,
@@ -7,18 +12,30 @@ import {
 import { GraphQLError } from 'graphql';
 import { createRemoteJWKSet } from 'jose';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { bearerCredential, createAccessTokenVerifier } from '../platform/auth/access-token.ts';
 import type { Principal } from '../platform/auth/principal.ts';
 import { DomainError, maskError, toGraphQLError } from '../platform/errors.ts';
 import { graphqlRoute } from '../platform/http/graphql.ts';
-import { clientIp, closeServer, createHttpServer, listen, sendJson, HttpError, type RequestScope } from '../platform/http/server.ts';
+import {
+  clientIp,
+  closeServer,
+  createHttpServer,
+  listen,
+  sendJson,
+  HttpError,
+  type RequestScope,
+} from '../platform/http/server.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { createObjectHttpHandler } from '../platform/objects/index.ts';
 import type { Runtime } from '../platform/runtime.ts';
-import { operationMetrics, runReadiness, type RunningService } from '../platform/subgraph-server.ts';
+import {
+  operationMetrics,
+  runReadiness,
+  type RunningService,
+} from '../platform/subgraph-server.ts';
 import { ApiKeyExchange } from './api-keys.ts';
 
 /** What each gateway request carries into the query plan. */
@@ -42,13 +59,17 @@ export interface GatewayOptions {
 
 /** Forwards the caller's credentials, request id and address to every subgraph fetch. */
 class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    if (!('requestId' in context)) return; // health checks and introspection have no request context
+  override willSendRequest({
+    request,
+    context,
+  }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+    // Health checks and introspection fetches run without a request context.
+    const ctx = context as Partial<GatewayContext>;
     const headers = request.http?.headers;
-    if (!headers) return;
-    if (context.forwardToken) headers.set('authorization', `Bearer ${context.forwardToken}`);
-    headers.set('x-request-id', context.requestId);
-    headers.set('x-forwarded-for', context.ip);
+    if (!headers || !ctx.requestId) return;
+    if (ctx.forwardToken) headers.set('authorization', `Bearer ${ctx.forwardToken}`);
+    headers.set('x-request-id', ctx.requestId);
+    if (ctx.ip) headers.set('x-forwarded-for', ctx.ip);
   }
 }
 
@@ -57,7 +78,10 @@ class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
  * every request before planning, and serving JWKS, health, readiness, metrics and (embedded mode)
  * the signed object URLs.
  */
-export async function startGateway(runtime: Runtime, options: GatewayOptions): Promise<RunningService> {
+export async function startGateway(
+  runtime: Runtime,
+  options: GatewayOptions,
+): Promise<RunningService> {
   const { config } = runtime;
   const logger = runtime.logger.child({ service: 'gateway' });
   const metrics = createMetrics('gateway');
@@ -66,7 +90,10 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
 
   // Keys are cached per `kid`; an unknown kid (after a rotation) triggers at most one refetch a second.
   const verifyAccessToken = createAccessTokenVerifier({
-    keys: createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 10 * 60_000 }),
+    keys: createRemoteJWKSet(new URL(jwksUrl), {
+      cooldownDuration: 1_000,
+      cacheMaxAge: 10 * 60_000,
+    }),
     issuer: config.issuer,
     audience: config.TOKEN_AUDIENCE,
   });
@@ -95,6 +122,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
   const development = config.NODE_ENV !== 'production';
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
+    logger,
     introspection: development,
     includeStacktraceInErrorResponses: false,
     ...(config.APOLLO_KEY && config.APOLLO_GRAPH_REF
@@ -111,7 +139,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
   });
   await apollo.start();
 
-  const authenticate = async (req: IncomingMessage): Promise<Pick<GatewayContext, 'principal' | 'forwardToken'>> => {
+  const authenticate = async (
+    req: IncomingMessage,
+  ): Promise<Pick<GatewayContext, 'principal' | 'forwardToken'>> => {
     try {
       const credential = bearerCredential(req.headers.authorization);
       if (!credential) return { principal: null, forwardToken: null };
@@ -120,7 +150,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       const mapped = toGraphQLError(error);
-      throw new GraphQLError(mapped.message, { extensions: { ...mapped.extensions, http: { status: 401 } } });
+      throw new GraphQLError(mapped.message, {
+        extensions: { ...mapped.extensions, http: { status: 401 } },
+      });
     }
   };
 
@@ -133,7 +165,10 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
       logger: scope.logger,
     }),
   });
-  const objects = runtime.objects.kind === 'filesystem' ? createObjectHttpHandler(runtime.objects, config, logger) : null;
+  const objects =
+    runtime.objects.kind === 'filesystem'
+      ? createObjectHttpHandler(runtime.objects, config, logger)
+      : null;
 
   let jwksCache: { body: unknown; at: number } | null = null;
   const server = createHttpServer({
@@ -148,13 +183,18 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
         handler: async (_req, res) => {
           if (!jwksCache || Date.now() - jwksCache.at > 10_000) {
             const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(5_000) });
-            if (!response.ok) throw new HttpError(503, 'UNAVAILABLE', 'Key set is unavailable right now');
+            if (!response.ok)
+              throw new HttpError(503, 'UNAVAILABLE', 'Key set is unavailable right now');
             jwksCache = { body: await response.json(), at: Date.now() };
           }
           sendJson(res, 200, jwksCache.body, { 'cache-control': 'public, max-age=60' });
         },
       },
-      { path: '/healthz', methods: ['GET'], handler: (_req, res) => sendJson(res, 200, { status: 'ok', service: 'gateway' }) },
+      {
+        path: '/healthz',
+        methods: ['GET'],
+        handler: (_req, res) => sendJson(res, 200, { status: 'ok', service: 'gateway' }),
+      },
       {
         path: '/readyz',
         methods: ['GET'],
@@ -162,7 +202,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
           const subgraphChecks = Object.entries(options.subgraphUrls).map(([name, url]) => ({
             name: `subgraph:${name}`,
             check: async () => {
-              const response = await fetch(url.replace(/\/graphql$/, '/readyz'), { signal: AbortSignal.timeout(2_000) });
+              const response = await fetch(url.replace(/\/graphql$/, '/readyz'), {
+                signal: AbortSignal.timeout(2_000),
+              });
               if (!response.ok) throw new Error(`readyz answered ${response.status}`);
             },
           }));
@@ -183,8 +225,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions): P
             {
               path: '/objects/*',
               name: '/objects',
-              handler: async (req: IncomingMessage, res: import('node:http').ServerResponse) => {
-                if (!(await objects(req, res))) throw new HttpError(404, 'NOT_FOUND', 'No such object route');
+              handler: async (req: IncomingMessage, res: ServerResponse) => {
+                if (!(await objects(req, res)))
+                  throw new HttpError(404, 'NOT_FOUND', 'No such object route');
               },
             },
           ]

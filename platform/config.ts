@@ -59,7 +59,10 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(900, 'must be at most 900 (15 minutes)').default(900),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
   SIGNING_KEY_ALG: z.enum(['ES256', 'EdDSA']).default('ES256'),
-  SIGNING_KEY_ROTATION_HOURS: z.coerce.number().positive().default(24 * 7),
+  SIGNING_KEY_ROTATION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24 * 7),
   PASSWORD_HASH_LOG2N: z.coerce.number().int().min(14).max(20).default(17),
   LOGIN_THROTTLE_WINDOW_SECONDS: positiveInt.default(900),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(10),
@@ -99,7 +102,9 @@ export class ConfigError extends Error {
 /** Parses `env` and reports every bad value at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings count as unset so `FOO= npm start` behaves like leaving FOO out.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
@@ -111,7 +116,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (values.NODE_ENV === 'production' && !values.LOTABOTS_SECRET) {
     problems.push('LOTABOTS_SECRET: required in production (at least 32 random characters)');
   }
-  if (values.S3_BUCKET && Boolean(values.S3_ACCESS_KEY_ID) !== Boolean(values.S3_SECRET_ACCESS_KEY)) {
+  if (
+    values.S3_BUCKET &&
+    Boolean(values.S3_ACCESS_KEY_ID) !== Boolean(values.S3_SECRET_ACCESS_KEY)
+  ) {
     problems.push('S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: set both or neither');
   }
   if (problems.length > 0) throw new ConfigError(problems);

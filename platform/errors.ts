@@ -39,7 +39,9 @@ export const badInput = (message: string, details: Record<string, unknown> = {})
 export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
 export const conflict = (message: string) => new DomainError('CONFLICT', message);
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
-  new DomainError('RATE_LIMITED', message, { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) });
+  new DomainError('RATE_LIMITED', message, {
+    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)),
+  });
 
 /** The GraphQL form of a domain error; HTTP status only where the transport must show it. */
 export function toGraphQLError(error: DomainError): GraphQLError {
@@ -74,12 +76,23 @@ const publicCodes = new Set<string>([
  * Apollo `formatError`: public codes pass with their message; everything else becomes
  * INTERNAL_SERVER_ERROR with the request id so an operator can find the cause in the logs.
  */
-export function maskError(formatted: GraphQLFormattedError, requestId: string | undefined): GraphQLFormattedError {
-  const code = typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
-  const { stacktrace: _stacktrace, exception: _exception, serviceName: _service, ...extensions } =
-    formatted.extensions ?? {};
+export function maskError(
+  formatted: GraphQLFormattedError,
+  requestId: string | undefined,
+): GraphQLFormattedError {
+  const code =
+    typeof formatted.extensions?.code === 'string' ? formatted.extensions.code : undefined;
+  const {
+    stacktrace: _stacktrace,
+    exception: _exception,
+    serviceName: _service,
+    ...extensions
+  } = formatted.extensions ?? {};
   if (code && publicCodes.has(code)) {
-    return { ...formatted, extensions: { ...extensions, code, ...(requestId ? { requestId } : {}) } };
+    return {
+      ...formatted,
+      extensions: { ...extensions, code, ...(requestId ? { requestId } : {}) },
+    };
   }
   return {
     message: 'Internal server error',

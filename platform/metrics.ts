@@ -9,7 +9,10 @@ export interface Metrics {
   graphqlDuration: Histogram<'operation'>;
 }
 
-export function createMetrics(service: string, options: { defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  service: string,
+  options: { defaultMetrics?: boolean } = {},
+): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });

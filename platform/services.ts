@@ -13,6 +13,8 @@ export interface SubgraphModule {
  * Every subgraph that exists, in start order (identity first: the others verify tokens against
  * its key set). Must match schema/supergraph.yaml; a test checks it.
  */
-export const subgraphModules: SubgraphModule[] = [{ name: 'identity', defaultPort: 4001, start: startIdentity }];
+export const subgraphModules: SubgraphModule[] = [
+  { name: 'identity', defaultPort: 4001, start: startIdentity },
+];
 
 export const gatewayDefaultPort = 4000;

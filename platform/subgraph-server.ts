@@ -12,7 +12,14 @@ import type { Principal } from './auth/principal.ts';
 import type { Config } from './config.ts';
 import { DomainError, maskError, toGraphQLError } from './errors.ts';
 import { graphqlRoute } from './http/graphql.ts';
-import { clientIp, closeServer, createHttpServer, listen, sendJson, type Route } from './http/server.ts';
+import {
+  clientIp,
+  closeServer,
+  createHttpServer,
+  listen,
+  sendJson,
+  type Route,
+} from './http/server.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -83,6 +90,7 @@ export async function startSubgraphServer<TContext extends BaseContext>(
 
   const apollo = new ApolloServer<TContext>({
     schema,
+    logger,
     introspection: config.NODE_ENV !== 'production',
     includeStacktraceInErrorResponses: false,
     // The gateway serves the landing page; subgraphs answer only GraphQL.
@@ -96,7 +104,10 @@ export async function startSubgraphServer<TContext extends BaseContext>(
       if (original && !(original instanceof GraphQLError)) {
         logger.error({ err: original, path: formatted.path }, 'resolver failed');
       }
-      const requestId = typeof formatted.extensions?.requestId === 'string' ? formatted.extensions.requestId : undefined;
+      const requestId =
+        typeof formatted.extensions?.requestId === 'string'
+          ? formatted.extensions.requestId
+          : undefined;
       return maskError(formatted, requestId);
     },
   });
@@ -121,7 +132,11 @@ export async function startSubgraphServer<TContext extends BaseContext>(
             }),
         }),
       },
-      { path: '/healthz', methods: ['GET'], handler: (_req, res) => sendJson(res, 200, { status: 'ok', service: definition.name }) },
+      {
+        path: '/healthz',
+        methods: ['GET'],
+        handler: (_req, res) => sendJson(res, 200, { status: 'ok', service: definition.name }),
+      },
       {
         path: '/readyz',
         methods: ['GET'],
@@ -155,14 +170,19 @@ export async function startSubgraphServer<TContext extends BaseContext>(
   };
 }
 
-async function authenticate(req: IncomingMessage, verify: AccessTokenVerifier): Promise<Principal | null> {
+async function authenticate(
+  req: IncomingMessage,
+  verify: AccessTokenVerifier,
+): Promise<Principal | null> {
   try {
     const token = bearerCredential(req.headers.authorization);
     return token ? await verify(token) : null;
   } catch (error) {
     if (error instanceof DomainError) {
       const mapped = toGraphQLError(error);
-      throw new GraphQLError(mapped.message, { extensions: { ...mapped.extensions, http: { status: 401 } } });
+      throw new GraphQLError(mapped.message, {
+        extensions: { ...mapped.extensions, http: { status: 401 } },
+      });
     }
     throw error;
   }
@@ -176,23 +196,27 @@ function withFederationRules(rules: IRules): IRules {
     ...tree,
     Query: { ...query, _service: allow, _entities: allow },
     _Service: { sdl: allow },
-  } as IRules;
+  };
 }
 
 export async function runReadiness(
   checks: ReadinessCheck[],
 ): Promise<{ ready: boolean; checks: Record<string, { ok: boolean; error?: string }> }> {
-  const entries = await Promise.all(
+  const results: Record<string, { ok: boolean; error?: string }> = {};
+  await Promise.all(
     checks.map(async ({ name, check }) => {
       try {
         await withTimeout(check(), 2_000);
-        return [name, { ok: true }] as const;
+        results[name] = { ok: true };
       } catch (error) {
-        return [name, { ok: false, error: (error as Error).message }] as const;
+        results[name] = {
+          ok: false,
+          error: error instanceof Error ? error.message : String(error),
+        };
       }
     }),
   );
-  return { ready: entries.every(([, r]) => r.ok), checks: Object.fromEntries(entries) };
+  return { ready: Object.values(results).every((r) => r.ok), checks: results };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -219,7 +243,10 @@ export function operationMetrics<T extends object>(metrics: Metrics): ApolloServ
           const operation = ctx.operationName ?? ctx.request.operationName ?? 'anonymous';
           const outcome = (ctx.errors?.length ?? 0) > 0 ? 'error' : 'ok';
           metrics.graphqlOperations.inc({ operation, outcome });
-          metrics.graphqlDuration.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+          metrics.graphqlDuration.observe(
+            { operation },
+            Number(process.hrtime.bigint() - started) / 1e9,
+          );
           return Promise.resolve();
         },
       });

@@ -23,7 +23,11 @@ export interface RunningSupergraph {
  * gateway on HOST:PORT routing to them. Used by `npm start` and by the end-to-end tests, so both
  * exercise the same HTTP path a deployment does.
  */
-export async function startSupergraph(config: Config, logger: Logger, options: { seedDemo?: boolean } = {}): Promise<RunningSupergraph> {
+export async function startSupergraph(
+  config: Config,
+  logger: Logger,
+  options: { seedDemo?: boolean } = {},
+): Promise<RunningSupergraph> {
   const runtime = createRuntime(config, logger);
   const subgraphs: RunningService[] = [];
   try {
@@ -41,7 +45,11 @@ export async function startSupergraph(config: Config, logger: Logger, options: {
     const demo =
       options.seedDemo === false
         ? null
-        : await ensureDemoAccount(identity.deps, config.LOTABOTS_DEMO_EMAIL, config.LOTABOTS_DEMO_PASSWORD);
+        : await ensureDemoAccount(
+            identity.deps,
+            config.LOTABOTS_DEMO_EMAIL,
+            config.LOTABOTS_DEMO_PASSWORD,
+          );
     return {
       runtime,
       gateway,

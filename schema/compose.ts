@@ -33,7 +33,9 @@ export function composeSupergraph(subgraphs: SubgraphSource[] = readSubgraphs())
     subgraphs.map((s) => ({ name: s.name, url: s.url, typeDefs: gql(s.sdl) })),
   );
   if (result.errors) {
-    throw new Error(`Composition failed:\n${result.errors.map((e) => `  - ${e.message}`).join('\n')}`);
+    throw new Error(
+      `Composition failed:\n${result.errors.map((e) => `  - ${e.message}`).join('\n')}`,
+    );
   }
   return `${result.supergraphSdl.trimEnd()}\n`;
 }

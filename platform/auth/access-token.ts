@@ -25,7 +25,9 @@ export type AccessTokenVerifier = (token: string) => Promise<Principal>;
  * Verifies LotaBots access tokens (RFC 9068 style JWTs). Each failure becomes UNAUTHENTICATED with
  * a message that says what was wrong with the token, never what the server expected in detail.
  */
-export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
+export function createAccessTokenVerifier(
+  options: AccessTokenVerifierOptions,
+): AccessTokenVerifier {
   const verify = verifyUncached(options);
   const capacity = options.cacheSize ?? 10_000;
   if (capacity === 0) return verify;
@@ -65,8 +67,13 @@ function verifyUncached(options: AccessTokenVerifierOptions): AccessTokenVerifie
     if (typeof sub !== 'string' || typeof org !== 'string' || typeof jti !== 'string') {
       throw unauthenticated('Access token has malformed claims');
     }
-    if (!isRole(role) || !isTier(tier)) throw unauthenticated('Access token has an unknown role or tier');
-    if (typeof exp !== 'number' || typeof iat !== 'number' || exp - iat > maxAccessTokenLifetimeSeconds) {
+    if (!isRole(role) || !isTier(tier))
+      throw unauthenticated('Access token has an unknown role or tier');
+    if (
+      typeof exp !== 'number' ||
+      typeof iat !== 'number' ||
+      exp - iat > maxAccessTokenLifetimeSeconds
+    ) {
       throw unauthenticated('Access token lifetime exceeds 15 minutes');
     }
     const apiKeyId = sub.startsWith('apikey:') ? sub.slice('apikey:'.length) : null;
@@ -93,15 +100,22 @@ function describeJoseError(error: unknown): DomainError {
     if (claim === 'iat' || claim === 'nbf') return unauthenticated('Access token is not valid yet');
     return unauthenticated(`Access token claim "${claim}" is missing or invalid`);
   }
-  if (error instanceof errors.JOSEAlgNotAllowed) return unauthenticated('Access token algorithm is not allowed');
-  if (error instanceof errors.JWSSignatureVerificationFailed) return unauthenticated('Access token signature is invalid');
-  if (error instanceof errors.JWKSNoMatchingKey) return unauthenticated('Access token was signed by an unknown key');
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return unauthenticated('Access token algorithm is not allowed');
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return unauthenticated('Access token signature is invalid');
+  if (error instanceof errors.JWKSNoMatchingKey)
+    return unauthenticated('Access token was signed by an unknown key');
   if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
     // The caller's token may be fine; our key source is not. Still UNAUTHENTICATED for the caller,
     // but with a message that does not blame them.
     return unauthenticated('Access token could not be verified right now; try again');
   }
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
+  if (
+    error instanceof errors.JWSInvalid ||
+    error instanceof errors.JWTInvalid ||
+    error instanceof errors.JOSENotSupported
+  ) {
     return unauthenticated('Access token is malformed');
   }
   return unauthenticated('Access token is invalid');

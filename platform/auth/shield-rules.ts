@@ -8,13 +8,16 @@ interface WithPrincipal {
 }
 
 const signInFirst = () =>
-  new GraphQLError('Authentication required: send "Authorization: Bearer <access token or API key>"', {
-    extensions: { code: 'UNAUTHENTICATED' },
-  });
+  new GraphQLError(
+    'Authentication required: send "Authorization: Bearer <access token or API key>"',
+    {
+      extensions: { code: 'UNAUTHENTICATED' },
+    },
+  );
 
 /** Any verified caller (user token or API key). */
-export const isAuthenticated = rule({ cache: 'contextual' })((_parent, _args, ctx: WithPrincipal) =>
-  ctx.principal ? true : signInFirst(),
+export const isAuthenticated = rule({ cache: 'contextual' })(
+  (_parent, _args, ctx: WithPrincipal) => (ctx.principal ? true : signInFirst()),
 );
 
 const roleRules = new Map<Role, IRule>();
@@ -23,13 +26,18 @@ const roleRules = new Map<Role, IRule>();
 export function hasRole(minimum: Role): IRule {
   let cached = roleRules.get(minimum);
   if (!cached) {
-    cached = rule(`has-role-${minimum}`, { cache: 'contextual' })((_parent, _args, ctx: WithPrincipal) => {
-      if (!ctx.principal) return signInFirst();
-      if (roleAtLeast(ctx.principal.role, minimum)) return true;
-      return new GraphQLError(`This requires the ${minimum} role or stronger; you are ${ctx.principal.role}`, {
-        extensions: { code: 'FORBIDDEN' },
-      });
-    });
+    cached = rule(`has-role-${minimum}`, { cache: 'contextual' })(
+      (_parent, _args, ctx: WithPrincipal) => {
+        if (!ctx.principal) return signInFirst();
+        if (roleAtLeast(ctx.principal.role, minimum)) return true;
+        return new GraphQLError(
+          `This requires the ${minimum} role or stronger; you are ${ctx.principal.role}`,
+          {
+            extensions: { code: 'FORBIDDEN' },
+          },
+        );
+      },
+    );
     roleRules.set(minimum, cached);
   }
   return cached;
@@ -40,5 +48,7 @@ export const isUser = rule({ cache: 'contextual' })((_parent, _args, ctx: WithPr
   if (!ctx.principal) return signInFirst();
   return ctx.principal.userId
     ? true
-    : new GraphQLError('This requires a user session, not an API key', { extensions: { code: 'FORBIDDEN' } });
+    : new GraphQLError('This requires a user session, not an API key', {
+        extensions: { code: 'FORBIDDEN' },
+      });
 });

@@ -38,7 +38,10 @@ export async function createDomainDatabase<Client extends PrismaLike>(options: {
   return {
     db,
     prisma,
-    readiness: { name: `database:${db.kind}`, check: async () => void (await prisma.$queryRawUnsafe('SELECT 1')) },
+    readiness: {
+      name: `database:${db.kind}`,
+      check: async () => void (await prisma.$queryRawUnsafe('SELECT 1')),
+    },
     async close() {
       await prisma.$disconnect();
       await db.close();

@@ -6,7 +6,8 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   description: 'An ISO 8601 date-time string with a time zone.',
   serialize(value) {
     const date = value instanceof Date ? value : new Date(String(value));
-    if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime cannot represent an invalid date');
+    if (Number.isNaN(date.getTime()))
+      throw new GraphQLError('DateTime cannot represent an invalid date');
     return date.toISOString();
   },
   parseValue(value) {
@@ -19,13 +20,19 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
 });
 
 function badDate(): GraphQLError {
-  return new GraphQLError('DateTime must be an ISO 8601 string with a time zone, e.g. 2026-01-31T12:00:00Z', {
-    extensions: { code: 'BAD_USER_INPUT' },
-  });
+  return new GraphQLError(
+    'DateTime must be an ISO 8601 string with a time zone, e.g. 2026-01-31T12:00:00Z',
+    {
+      extensions: { code: 'BAD_USER_INPUT' },
+    },
+  );
 }
 
 function parseDate(value: unknown): Date {
-  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+  if (
+    typeof value !== 'string' ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)
+  ) {
     throw badDate();
   }
   const date = new Date(value);
@@ -39,7 +46,10 @@ export const JSONScalar = new GraphQLScalarType<unknown, unknown>({
   description: 'Any JSON value.',
   serialize: (value) => value,
   parseValue: (value) => value,
-  parseLiteral: function parse(ast: ValueNode, variables?: Record<string, unknown> | null): unknown {
+  parseLiteral: function parse(
+    ast: ValueNode,
+    variables?: Record<string, unknown> | null,
+  ): unknown {
     switch (ast.kind) {
       case Kind.STRING:
       case Kind.BOOLEAN:
@@ -56,7 +66,9 @@ export const JSONScalar = new GraphQLScalarType<unknown, unknown>({
       case Kind.VARIABLE:
         return variables?.[ast.name.value];
       default:
-        throw new GraphQLError('Unsupported JSON literal', { extensions: { code: 'BAD_USER_INPUT' } });
+        throw new GraphQLError('Unsupported JSON literal', {
+          extensions: { code: 'BAD_USER_INPUT' },
+        });
     }
   },
 });

@@ -28,7 +28,13 @@ export function graphqlRoute<TContext extends BaseContext>(
         try {
           body = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
         } catch (error) {
-          return sendGraphQLError(res, 400, `Request body is not valid JSON: ${(error as Error).message}`, 'BAD_REQUEST', scope);
+          return sendGraphQLError(
+            res,
+            400,
+            `Request body is not valid JSON: ${(error as Error).message}`,
+            'BAD_REQUEST',
+            scope,
+          );
         }
       } else {
         body = raw.toString('utf8');
@@ -55,8 +61,16 @@ export function graphqlRoute<TContext extends BaseContext>(
   };
 }
 
-function sendGraphQLError(res: ServerResponse, status: number, message: string, code: string, scope: RequestScope): void {
-  sendJson(res, status, { errors: [{ message, extensions: { code, requestId: scope.requestId } }] });
+function sendGraphQLError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  code: string,
+  scope: RequestScope,
+): void {
+  sendJson(res, status, {
+    errors: [{ message, extensions: { code, requestId: scope.requestId } }],
+  });
 }
 
 export { HttpError };

@@ -42,17 +42,25 @@ export class HttpError extends Error {
  * metrics and a JSON error for anything a handler throws. No framework: the routes are few and
  * Apollo Server only needs `executeHTTPGraphQLRequest`.
  */
-export function createHttpServer(options: { logger: Logger; metrics: Metrics; routes: Route[] }): Server {
+export function createHttpServer(options: {
+  logger: Logger;
+  metrics: Metrics;
+  routes: Route[];
+}): Server {
   const { logger, metrics, routes } = options;
   return createServer((req, res) => {
     const started = process.hrtime.bigint();
     const incomingId = req.headers['x-request-id'];
     const requestId =
-      typeof incomingId === 'string' && /^[\w.:-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
+      typeof incomingId === 'string' && /^[\w.:-]{1,128}$/.test(incomingId)
+        ? incomingId
+        : randomUUID();
     res.setHeader('x-request-id', requestId);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = routes.find((r) =>
-      r.path.endsWith('/*') ? url.pathname.startsWith(r.path.slice(0, -1)) || url.pathname === r.path.slice(0, -2) : url.pathname === r.path,
+      r.path.endsWith('/*')
+        ? url.pathname.startsWith(r.path.slice(0, -1)) || url.pathname === r.path.slice(0, -2)
+        : url.pathname === r.path,
     );
     const routeName = route ? (route.name ?? route.path) : 'unmatched';
     const scope: RequestScope = { requestId, url, logger: logger.child({ requestId }) };
@@ -72,25 +80,37 @@ export function createHttpServer(options: { logger: Logger; metrics: Metrics; ro
       if (!route) throw new HttpError(404, 'NOT_FOUND', `No route for ${url.pathname}`);
       if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
         res.setHeader('allow', route.methods.join(', '));
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`);
+        throw new HttpError(
+          405,
+          'METHOD_NOT_ALLOWED',
+          `${req.method} is not allowed on ${url.pathname}`,
+        );
       }
       await route.handler(req, res, scope);
     };
     run().catch((error: unknown) => {
       if (error instanceof HttpError) {
-        if (!res.headersSent) sendJson(res, error.status, { error: { code: error.code, message: error.message } });
+        if (!res.headersSent)
+          sendJson(res, error.status, { error: { code: error.code, message: error.message } });
         else res.end();
         return;
       }
       scope.logger.error({ err: error }, 'unhandled error in HTTP handler');
       if (!res.headersSent) {
-        sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error', requestId } });
+        sendJson(res, 500, {
+          error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error', requestId },
+        });
       } else res.destroy();
     });
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -122,7 +142,11 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
 }
 
 /** Listens and resolves with the bound port (useful with port 0). */
-export async function listen(server: Server, host: string, port: number): Promise<{ port: number; url: string }> {
+export async function listen(
+  server: Server,
+  host: string,
+  port: number,
+): Promise<{ port: number; url: string }> {
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -131,7 +155,8 @@ export async function listen(server: Server, host: string, port: number): Promis
     });
   });
   const address = server.address() as AddressInfo;
-  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const shownHost =
+    host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   return { port: address.port, url: `http://${shownHost}:${address.port}` };
 }
 

@@ -19,7 +19,9 @@ import { LoginThrottle } from './domain/throttle.ts';
 import { identityPermissions } from './permissions.ts';
 import { identityResolvers } from './resolvers.ts';
 
-export const identityTypeDefs = gql(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
+export const identityTypeDefs = gql(
+  readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'),
+);
 
 export interface IdentityService extends RunningService {
   keys: KeyRing;
@@ -31,7 +33,10 @@ export interface IdentityService extends RunningService {
  * serves GraphQL plus `/.well-known/jwks.json` and `/auth/api-key-token` (the exchange the
  * gateway uses so API keys become short-lived access tokens).
  */
-export async function startIdentity(runtime: Runtime, listen: { host: string; port: number }): Promise<IdentityService> {
+export async function startIdentity(
+  runtime: Runtime,
+  listen: { host: string; port: number },
+): Promise<IdentityService> {
   const { config } = runtime;
   const logger = runtime.logger.child({ service: 'identity' });
   const database = await createDomainDatabase({ config, domain: 'identity', logger, PrismaClient });
@@ -63,7 +68,8 @@ export async function startIdentity(runtime: Runtime, listen: { host: string; po
     {
       path: '/.well-known/jwks.json',
       methods: ['GET'],
-      handler: (_req, res) => sendJson(res, 200, keys.jwks(), { 'cache-control': 'public, max-age=60' }),
+      handler: (_req, res) =>
+        sendJson(res, 200, keys.jwks(), { 'cache-control': 'public, max-age=60' }),
     },
     {
       path: '/auth/api-key-token',
@@ -72,8 +78,11 @@ export async function startIdentity(runtime: Runtime, listen: { host: string; po
         await readBody(req, 1024);
         try {
           const credential = bearerCredential(req.headers.authorization);
-          if (!credential) throw unauthenticated('Send the API key as "Authorization: Bearer lb_…"');
-          sendJson(res, 200, await exchangeApiKey(deps, credential), { 'cache-control': 'no-store' });
+          if (!credential)
+            throw unauthenticated('Send the API key as "Authorization: Bearer lb_…"');
+          sendJson(res, 200, await exchangeApiKey(deps, credential), {
+            'cache-control': 'no-store',
+          });
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           sendJson(res, 401, { error: { code: error.code, message: error.message } });
@@ -106,8 +115,15 @@ export async function startIdentity(runtime: Runtime, listen: { host: string; po
   );
 
   // Replicas pick up keys rotated elsewhere; the hourly check rotates when the active key is old.
-  const reload = setInterval(() => void keys.reload().catch((err: unknown) => logger.warn({ err }, 'key reload failed')), 60_000);
-  const rotate = setInterval(() => void keys.initialize().catch((err: unknown) => logger.error({ err }, 'key rotation failed')), 3_600_000);
+  const reload = setInterval(
+    () => void keys.reload().catch((err: unknown) => logger.warn({ err }, 'key reload failed')),
+    60_000,
+  );
+  const rotate = setInterval(
+    () =>
+      void keys.initialize().catch((err: unknown) => logger.error({ err }, 'key rotation failed')),
+    3_600_000,
+  );
   reload.unref();
   rotate.unref();
 

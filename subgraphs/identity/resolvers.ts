@@ -1,5 +1,4 @@
 import type { Principal } from '../../platform/auth/principal.ts';
-import type { Role } from '../../platform/auth/roles.ts';
 import { forbidden } from '../../platform/errors.ts';
 import { DateTimeScalar } from '../../platform/graphql/scalars.ts';
 import type { Resolvers } from '../../generated/graphql/identity/resolvers-types.ts';
@@ -25,8 +24,10 @@ function existing<T>(row: T | null, what: string, id: string): T {
 export const identityResolvers: Resolvers = {
   DateTime: DateTimeScalar,
   Query: {
-    me: (_parent, _args, ctx) => (ctx.principal?.userId ? ctx.loaders.user.load(ctx.principal.userId) : null),
-    organization: (_parent, _args, ctx) => ctx.loaders.organization.load(caller(ctx).organizationId),
+    me: (_parent, _args, ctx) =>
+      ctx.principal?.userId ? ctx.loaders.user.load(ctx.principal.userId) : null,
+    organization: (_parent, _args, ctx) =>
+      ctx.loaders.organization.load(caller(ctx).organizationId),
     apiKeys: (_parent, _args, ctx) => listApiKeys(ctx.deps, caller(ctx)),
   },
   Mutation: {
@@ -36,12 +37,10 @@ export const identityResolvers: Resolvers = {
     logout: (_parent, { input }, ctx) => logout(ctx.deps, input.refreshToken),
     acceptInvitation: (_parent, { input }, ctx) =>
       acceptInvitation(ctx.deps, ctx.throttle, input, ctx.ip),
-    createApiKey: (_parent, { input }, ctx) =>
-      createApiKey(ctx.deps, caller(ctx), input),
+    createApiKey: (_parent, { input }, ctx) => createApiKey(ctx.deps, caller(ctx), input),
     revokeApiKey: (_parent, { id }, ctx) => revokeApiKey(ctx.deps, caller(ctx), id),
     inviteMember: (_parent, { input }, ctx) => inviteMember(ctx.deps, caller(ctx), input),
-    updateMemberRole: (_parent, { input }, ctx) =>
-      updateMemberRole(ctx.deps, caller(ctx), input),
+    updateMemberRole: (_parent, { input }, ctx) => updateMemberRole(ctx.deps, caller(ctx), input),
   },
   User: {
     // Another subgraph may reference any user id; only the caller and members of the caller's
@@ -51,7 +50,9 @@ export const identityResolvers: Resolvers = {
       if (!principal || !isUuid(ref.id)) return null;
       if (ref.id === principal.userId) return ctx.loaders.user.load(ref.id);
       const membership = await ctx.deps.prisma.membership.findUnique({
-        where: { userId_organizationId: { userId: ref.id, organizationId: principal.organizationId } },
+        where: {
+          userId_organizationId: { userId: ref.id, organizationId: principal.organizationId },
+        },
       });
       return membership ? ctx.loaders.user.load(ref.id) : null;
     },
@@ -60,25 +61,39 @@ export const identityResolvers: Resolvers = {
       if (!principal) return [];
       const own = user.id === principal.userId;
       return ctx.deps.prisma.membership.findMany({
-        where: own ? { userId: user.id } : { userId: user.id, organizationId: principal.organizationId },
+        where: own
+          ? { userId: user.id }
+          : { userId: user.id, organizationId: principal.organizationId },
         orderBy: { createdAt: 'asc' },
       });
     },
   },
   Organization: {
     __resolveReference: (ref, ctx) =>
-      ctx.principal && ref.id === ctx.principal.organizationId ? ctx.loaders.organization.load(ref.id) : null,
+      ctx.principal && ref.id === ctx.principal.organizationId
+        ? ctx.loaders.organization.load(ref.id)
+        : null,
     members: (organization, _args, ctx) => {
       if (organization.id !== ctx.principal?.organizationId) {
-        throw forbidden('Members of another organization are not visible with this token; sign in to that organization');
+        throw forbidden(
+          'Members of another organization are not visible with this token; sign in to that organization',
+        );
       }
-      return ctx.deps.prisma.membership.findMany({ where: { organizationId: organization.id }, orderBy: { createdAt: 'asc' } });
+      return ctx.deps.prisma.membership.findMany({
+        where: { organizationId: organization.id },
+        orderBy: { createdAt: 'asc' },
+      });
     },
   },
   Membership: {
-    user: async (m, _args, ctx) => existing(await ctx.loaders.user.load(m.userId), 'user', m.userId),
+    user: async (m, _args, ctx) =>
+      existing(await ctx.loaders.user.load(m.userId), 'user', m.userId),
     organization: async (m, _args, ctx) =>
-      existing(await ctx.loaders.organization.load(m.organizationId), 'organization', m.organizationId),
+      existing(
+        await ctx.loaders.organization.load(m.organizationId),
+        'organization',
+        m.organizationId,
+      ),
     status: (m) => (m.acceptedAt ? 'ACTIVE' : 'INVITED'),
     invitationToken: (m) => m.invitationToken ?? null,
     invitationExpiresAt: (m) => (m.acceptedAt ? null : m.inviteExpiresAt),

@@ -9,8 +9,10 @@ afterAll(async () => {
   await supergraph.stop();
 });
 
-const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-  fetch(`${supergraph.baseUrl}/graphql`, { method: 'POST', headers, body });
+const post = (
+  body: string,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+) => fetch(`${supergraph.baseUrl}/graphql`, { method: 'POST', headers, body });
 
 describe('gateway HTTP surface', () => {
   it('answers liveness, readiness with each dependency, and Prometheus metrics', async () => {
@@ -20,16 +22,23 @@ describe('gateway HTTP surface', () => {
 
     const ready = await fetch(`${supergraph.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
-    const readiness = (await ready.json()) as { ready: boolean; checks: Record<string, { ok: boolean }> };
+    const readiness = (await ready.json()) as {
+      ready: boolean;
+      checks: Record<string, { ok: boolean }>;
+    };
     expect(readiness.ready).toBe(true);
-    expect(Object.keys(readiness.checks)).toEqual(expect.arrayContaining(['subgraph:identity', 'objects']));
+    expect(Object.keys(readiness.checks)).toEqual(
+      expect.arrayContaining(['subgraph:identity', 'objects']),
+    );
 
     await supergraph.graphql('query Probe { me { id } }');
     const metrics = await (await fetch(`${supergraph.baseUrl}/metrics`)).text();
     expect(metrics).toContain('lotabots_http_requests_total');
     expect(metrics).toMatch(/lotabots_graphql_operations_total\{[^}]*operation="Probe"/);
 
-    const subgraphMetrics = await (await fetch(supergraph.identity.url.replace('/graphql', '/metrics'))).text();
+    const subgraphMetrics = await (
+      await fetch(supergraph.identity.url.replace('/graphql', '/metrics'))
+    ).text();
     expect(subgraphMetrics).toContain('service="identity"');
   });
 
@@ -37,7 +46,10 @@ describe('gateway HTTP surface', () => {
     const response = await fetch(`${supergraph.baseUrl}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'trace-me-123' },
-      body: JSON.stringify({ query: 'mutation { login(input: { email: "x@example.com", password: "wrong password" }) { accessToken } }' }),
+      body: JSON.stringify({
+        query:
+          'mutation { login(input: { email: "x@example.com", password: "wrong password" }) { accessToken } }',
+      }),
     });
     expect(response.headers.get('x-request-id')).toBe('trace-me-123');
     const body = (await response.json()) as { errors: { extensions: { requestId: string } }[] };
@@ -47,13 +59,18 @@ describe('gateway HTTP surface', () => {
   it('rejects invalid JSON with 400 and a GraphQL-shaped error', async () => {
     const response = await post('{"query": ');
     expect(response.status).toBe(400);
-    const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    const body = (await response.json()) as {
+      errors: { message: string; extensions: { code: string } }[];
+    };
     expect(body.errors[0]?.extensions.code).toBe('BAD_REQUEST');
     expect(body.errors[0]?.message).toMatch(/not valid JSON/);
   });
 
   it('refuses bodies over the limit with 413 before parsing them', async () => {
-    const huge = JSON.stringify({ query: `{ me { id } }`, variables: { pad: 'x'.repeat(100_000) } });
+    const huge = JSON.stringify({
+      query: `{ me { id } }`,
+      variables: { pad: 'x'.repeat(100_000) },
+    });
     const response = await post(huge);
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
@@ -62,24 +79,31 @@ describe('gateway HTTP surface', () => {
   it('reports unparsable and invalid operations with their codes', async () => {
     const parse = await post(JSON.stringify({ query: '{ me { ' }));
     expect(parse.status).toBe(400);
-    expect(((await parse.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
-      'GRAPHQL_PARSE_FAILED',
-    );
+    expect(
+      ((await parse.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions
+        .code,
+    ).toBe('GRAPHQL_PARSE_FAILED');
     const invalid = await post(JSON.stringify({ query: '{ me { password } }' }));
     expect(invalid.status).toBe(400);
-    expect(((await invalid.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
-      'GRAPHQL_VALIDATION_FAILED',
-    );
+    expect(
+      ((await invalid.json()) as { errors: { extensions: { code: string } }[] }).errors[0]
+        ?.extensions.code,
+    ).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('refuses a body that is not JSON and a simple cross-site GET (CSRF prevention)', async () => {
     const text = await post('{ me { id } }', { 'content-type': 'text/plain' });
     expect(text.status).toBe(400);
-    const simpleGet = await fetch(`${supergraph.baseUrl}/graphql?query=${encodeURIComponent('{ me { id } }')}`);
+    const simpleGet = await fetch(
+      `${supergraph.baseUrl}/graphql?query=${encodeURIComponent('{ me { id } }')}`,
+    );
     expect(simpleGet.status).toBe(400);
-    const preflighted = await fetch(`${supergraph.baseUrl}/graphql?query=${encodeURIComponent('{ me { id } }')}`, {
-      headers: { 'apollo-require-preflight': 'true' },
-    });
+    const preflighted = await fetch(
+      `${supergraph.baseUrl}/graphql?query=${encodeURIComponent('{ me { id } }')}`,
+      {
+        headers: { 'apollo-require-preflight': 'true' },
+      },
+    );
     expect(preflighted.status).toBe(200);
     expect(await preflighted.json()).toEqual({ data: { me: null } });
   });
@@ -87,9 +111,12 @@ describe('gateway HTTP surface', () => {
   it('serves queries but not mutations over GET', async () => {
     const user = await signUp(supergraph);
     const mutation = `mutation { logout(input: { refreshToken: "${user.refreshToken}" }) }`;
-    const response = await fetch(`${supergraph.baseUrl}/graphql?query=${encodeURIComponent(mutation)}`, {
-      headers: { 'apollo-require-preflight': 'true' },
-    });
+    const response = await fetch(
+      `${supergraph.baseUrl}/graphql?query=${encodeURIComponent(mutation)}`,
+      {
+        headers: { 'apollo-require-preflight': 'true' },
+      },
+    );
     expect(response.status).toBe(405);
   });
 

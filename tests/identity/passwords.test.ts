@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
-import { assertStrongPassword, createPasswordHasher } from '../../subgraphs/identity/domain/passwords.ts';
+import {
+  assertStrongPassword,
+  createPasswordHasher,
+} from '../../subgraphs/identity/domain/passwords.ts';
 
 describe('password hashing', () => {
   it('defaults to scrypt with N = 2^17, r = 8, p = 1 (OWASP) and a per-hash salt', async () => {
-    const config = loadConfig({ LOTABOTS_DATA_DIR: '/tmp/lotabots-pw', LOTABOTS_SECRET: 'y'.repeat(40) });
+    const config = loadConfig({
+      LOTABOTS_DATA_DIR: '/tmp/lotabots-pw',
+      LOTABOTS_SECRET: 'y'.repeat(40),
+    });
     const hasher = createPasswordHasher(config.PASSWORD_HASH_LOG2N);
     const a = await hasher.hash('correct horse battery staple');
     const b = await hasher.hash('correct horse battery staple');

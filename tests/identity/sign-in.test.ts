@@ -1,7 +1,14 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../support/config.ts';
-import { errorCode, newAccount, signUp, signUpMutation, startTestSupergraph, type TestSupergraph } from '../support/supergraph.ts';
+import {
+  errorCode,
+  newAccount,
+  signUp,
+  signUpMutation,
+  startTestSupergraph,
+  type TestSupergraph,
+} from '../support/supergraph.ts';
 
 let supergraph: TestSupergraph;
 beforeAll(async () => {
@@ -13,27 +20,52 @@ afterAll(async () => {
 
 const loginMutation = /* GraphQL */ `
   mutation Login($input: LoginInput!) {
-    login(input: $input) { accessToken refreshToken expiresIn user { email } organization { id name } }
+    login(input: $input) {
+      accessToken
+      refreshToken
+      expiresIn
+      user {
+        email
+      }
+      organization {
+        id
+        name
+      }
+    }
   }
 `;
 const meQuery = /* GraphQL */ `
-  { me { email memberships { role organization { name tier } } } }
+  {
+    me {
+      email
+      memberships {
+        role
+        organization {
+          name
+          tier
+        }
+      }
+    }
+  }
 `;
 
 describe(`sign-up, login and me through the gateway (${backends.database})`, () => {
   it('signs up, logs in and reads me with the issued token', async () => {
     const account = newAccount('owner');
-    const signed = await supergraph.graphql<{ signUp: { accessToken: string; organization: { name: string; tier: string } } }>(
-      signUpMutation,
-      { input: account },
-    );
+    const signed = await supergraph.graphql<{
+      signUp: { accessToken: string; organization: { name: string; tier: string } };
+    }>(signUpMutation, { input: account });
     expect(signed.errors).toBeUndefined();
-    expect(signed.data?.signUp.organization).toMatchObject({ name: account.organizationName, tier: 'FREE' });
+    expect(signed.data?.signUp.organization).toMatchObject({
+      name: account.organizationName,
+      tier: 'FREE',
+    });
 
-    const login = await supergraph.graphql<{ login: { accessToken: string; expiresIn: number; user: { email: string } } }>(
-      loginMutation,
-      { input: { email: account.email.toUpperCase(), password: account.password } },
-    );
+    const login = await supergraph.graphql<{
+      login: { accessToken: string; expiresIn: number; user: { email: string } };
+    }>(loginMutation, {
+      input: { email: account.email.toUpperCase(), password: account.password },
+    });
     expect(login.errors).toBeUndefined();
     expect(login.data?.login.user.email).toBe(account.email);
     expect(login.data?.login.expiresIn).toBeLessThanOrEqual(900);
@@ -42,7 +74,9 @@ describe(`sign-up, login and me through the gateway (${backends.database})`, () 
     expect(me.data).toEqual({
       me: {
         email: account.email,
-        memberships: [{ role: 'OWNER', organization: { name: account.organizationName, tier: 'FREE' } }],
+        memberships: [
+          { role: 'OWNER', organization: { name: account.organizationName, tier: 'FREE' } },
+        ],
       },
     });
   });
@@ -56,7 +90,12 @@ describe(`sign-up, login and me through the gateway (${backends.database})`, () 
     });
     expect(protectedHeader.alg).toBe('ES256');
     expect(protectedHeader.kid).toBe(decodeProtectedHeader(user.accessToken).kid);
-    expect(payload).toMatchObject({ sub: user.user.id, org: user.organization.id, role: 'OWNER', tier: 'FREE' });
+    expect(payload).toMatchObject({
+      sub: user.user.id,
+      org: user.organization.id,
+      role: 'OWNER',
+      tier: 'FREE',
+    });
     expect(typeof payload.jti).toBe('string');
     expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(900);
   });
@@ -69,7 +108,9 @@ describe(`sign-up, login and me through the gateway (${backends.database})`, () 
 
   it('answers a wrong password and an unknown email with the same error', async () => {
     const user = await signUp(supergraph);
-    const wrong = await supergraph.graphql(loginMutation, { input: { email: user.email, password: 'not the password at all' } });
+    const wrong = await supergraph.graphql(loginMutation, {
+      input: { email: user.email, password: 'not the password at all' },
+    });
     const unknown = await supergraph.graphql(loginMutation, {
       input: { email: `nobody-${Date.now()}@example.com`, password: 'not the password at all' },
     });

@@ -9,8 +9,11 @@ import { signUp, startTestSupergraph, type TestSupergraph } from '../support/sup
  * Only .ci/run executes this project (with DATABASE_URL, REDIS_URL and S3_* set); without them it
  * fails loudly instead of passing vacuously.
  */
-const { DATABASE_URL, REDIS_URL, S3_BUCKET, S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } = process.env;
-const missing = Object.entries({ DATABASE_URL, REDIS_URL, S3_BUCKET }).filter(([, v]) => !v).map(([k]) => k);
+const { DATABASE_URL, REDIS_URL, S3_BUCKET, S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } =
+  process.env;
+const missing = Object.entries({ DATABASE_URL, REDIS_URL, S3_BUCKET })
+  .filter(([, v]) => !v)
+  .map(([k]) => k);
 
 let supergraph: TestSupergraph;
 beforeAll(async () => {
@@ -30,7 +33,10 @@ describe('the supergraph on real services', () => {
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     try {
-      const users = await client.query<{ email: string }>(`SELECT email FROM "${schema}"."User" WHERE id = $1`, [user.user.id]);
+      const users = await client.query<{ email: string }>(
+        `SELECT email FROM "${schema}"."User" WHERE id = $1`,
+        [user.user.id],
+      );
       expect(users.rows).toEqual([{ email: user.email }]);
       const migrations = await client.query<{ migration_name: string }>(
         `SELECT migration_name FROM "${schema}"."_prisma_migrations" WHERE finished_at IS NOT NULL`,
@@ -60,7 +66,9 @@ describe('the supergraph on real services', () => {
     const redis = new Redis(REDIS_URL!);
     try {
       const channel = `${supergraph.runtime.config.REDIS_KEY_PREFIX}integration.ping`;
-      const received = new Promise<string>((resolvePromise) => redis.on('message', (_c: string, m: string) => resolvePromise(m)));
+      const received = new Promise<string>((resolvePromise) =>
+        redis.on('message', (_c: string, m: string) => resolvePromise(m)),
+      );
       await redis.subscribe(channel);
       await supergraph.runtime.events.publish('integration.ping', { hello: 'redis' });
       expect(JSON.parse(await received)).toEqual({ hello: 'redis' });
@@ -71,16 +79,28 @@ describe('the supergraph on real services', () => {
 
   it('writes objects to the S3 bucket', async () => {
     const key = `integration/${Date.now()}.txt`;
-    await supergraph.runtime.objects.put(key, Buffer.from('stored in S3'), { contentType: 'text/plain' });
+    await supergraph.runtime.objects.put(key, Buffer.from('stored in S3'), {
+      contentType: 'text/plain',
+    });
     const s3 = new S3Client({
       endpoint: S3_ENDPOINT,
       region: 'us-east-1',
       forcePathStyle: true,
-      credentials: { accessKeyId: S3_ACCESS_KEY_ID ?? '', secretAccessKey: S3_SECRET_ACCESS_KEY ?? '' },
+      credentials: {
+        accessKeyId: S3_ACCESS_KEY_ID ?? '',
+        secretAccessKey: S3_SECRET_ACCESS_KEY ?? '',
+      },
     });
     try {
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: S3_BUCKET, Prefix: supergraph.runtime.config.S3_KEY_PREFIX }));
-      expect(listed.Contents?.map((o) => o.Key)).toContain(`${supergraph.runtime.config.S3_KEY_PREFIX}${key}`);
+      const listed = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: S3_BUCKET,
+          Prefix: supergraph.runtime.config.S3_KEY_PREFIX,
+        }),
+      );
+      expect(listed.Contents?.map((o) => o.Key)).toContain(
+        `${supergraph.runtime.config.S3_KEY_PREFIX}${key}`,
+      );
     } finally {
       s3.destroy();
     }

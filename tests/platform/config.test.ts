@@ -32,15 +32,25 @@ describe('configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    for (const name of ['PORT', 'DATABASE_URL', 'REDIS_URL', 'ACCESS_TOKEN_TTL_SECONDS', 'S3_BUCKET']) {
+    for (const name of [
+      'PORT',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'ACCESS_TOKEN_TTL_SECONDS',
+      'S3_BUCKET',
+    ]) {
       expect(problems).toContain(name);
     }
     expect(problems).toContain('at most 900');
   });
 
   it('requires a secret in production and half-set S3 credentials are refused', () => {
-    expect(() => loadConfig({ LOTABOTS_DATA_DIR: base.LOTABOTS_DATA_DIR, NODE_ENV: 'production' })).toThrow(/LOTABOTS_SECRET/);
-    expect(() => loadConfig({ ...base, S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'id' })).toThrow(/set both or neither/);
+    expect(() =>
+      loadConfig({ LOTABOTS_DATA_DIR: base.LOTABOTS_DATA_DIR, NODE_ENV: 'production' }),
+    ).toThrow(/LOTABOTS_SECRET/);
+    expect(() => loadConfig({ ...base, S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'id' })).toThrow(
+      /set both or neither/,
+    );
   });
 
   it('treats empty variables as unset', () => {

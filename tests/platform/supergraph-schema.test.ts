@@ -9,7 +9,11 @@ describe('the committed supergraph', () => {
   });
 
   it('names exactly the subgraphs the process can start', () => {
-    expect(readSubgraphs().map((s) => s.name).sort()).toEqual(subgraphModules.map((m) => m.name).sort());
+    expect(
+      readSubgraphs()
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(subgraphModules.map((m) => m.name).sort());
   });
 
   it('fails composition loudly when subgraphs conflict', () => {

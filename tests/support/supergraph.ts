@@ -38,7 +38,9 @@ async function freePort(): Promise<number> {
  * loopback HTTP), on this test file's own data dir / schema / key prefix. Embedded stores by
  * default; PostgreSQL, Redis and S3 when the environment names them (.ci/run).
  */
-export async function startTestSupergraph(overrides: Record<string, string | undefined> = {}): Promise<TestSupergraph> {
+export async function startTestSupergraph(
+  overrides: Record<string, string | undefined> = {},
+): Promise<TestSupergraph> {
   const port = await freePort();
   const config = testConfig({
     PORT: String(port),
@@ -67,7 +69,11 @@ export async function startTestSupergraph(overrides: Record<string, string | und
 
 let counter = 0;
 /** A unique, valid sign-up for this test run. */
-export function newAccount(label = 'user'): { email: string; password: string; organizationName: string } {
+export function newAccount(label = 'user'): {
+  email: string;
+  password: string;
+  organizationName: string;
+} {
   counter += 1;
   const id = `${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
   return {
@@ -83,8 +89,16 @@ export const signUpMutation = /* GraphQL */ `
       accessToken
       refreshToken
       expiresIn
-      user { id email }
-      organization { id name slug tier }
+      user {
+        id
+        email
+      }
+      organization {
+        id
+        name
+        slug
+        tier
+      }
     }
   }
 `;
@@ -102,9 +116,12 @@ export interface SignedUp {
 /** Signs up a fresh user + organization through the gateway and returns its tokens. */
 export async function signUp(supergraph: TestSupergraph, label = 'user'): Promise<SignedUp> {
   const account = newAccount(label);
-  const result = await supergraph.graphql<{ signUp: Omit<SignedUp, 'email' | 'password'> }>(signUpMutation, {
-    input: account,
-  });
+  const result = await supergraph.graphql<{ signUp: Omit<SignedUp, 'email' | 'password'> }>(
+    signUpMutation,
+    {
+      input: account,
+    },
+  );
   if (!result.data?.signUp) throw new Error(`sign-up failed: ${JSON.stringify(result.errors)}`);
   return { ...result.data.signUp, email: account.email, password: account.password };
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Role } from '../../../platform/auth/roles.ts';
 import { badInput, conflict, forbidden, unauthenticated } from '../../../platform/errors.ts';
 import { Prisma, type Organization } from '../../../generated/prisma/identity/client.ts';
 import type { IdentityDeps } from './deps.ts';
@@ -18,7 +17,12 @@ export interface SignUpInput {
 }
 
 /** Creates a user, an organization and the OWNER membership in one transaction. */
-export async function signUp(deps: IdentityDeps, throttle: LoginThrottle, input: SignUpInput, ip: string): Promise<AuthResult> {
+export async function signUp(
+  deps: IdentityDeps,
+  throttle: LoginThrottle,
+  input: SignUpInput,
+  ip: string,
+): Promise<AuthResult> {
   const email = normalizeEmail(input.email);
   const organizationName = cleanName(input.organizationName, 'organizationName');
   const displayName = optionalName(input.displayName, 'displayName');
@@ -31,7 +35,12 @@ export async function signUp(deps: IdentityDeps, throttle: LoginThrottle, input:
       const user = await tx.user.create({ data: { email, displayName, passwordHash } });
       const organization = await createOrganization(tx, organizationName);
       await tx.membership.create({
-        data: { userId: user.id, organizationId: organization.id, role: 'OWNER', acceptedAt: new Date() },
+        data: {
+          userId: user.id,
+          organizationId: organization.id,
+          role: 'OWNER',
+          acceptedAt: new Date(),
+        },
       });
       return { user, organization };
     });
@@ -39,13 +48,18 @@ export async function signUp(deps: IdentityDeps, throttle: LoginThrottle, input:
     return await issueSession(deps, user, organization, 'OWNER');
   } catch (error) {
     if (isUniqueViolation(error, 'email')) {
-      throw conflict('An account with this email already exists; sign in instead, or ask to be invited');
+      throw conflict(
+        'An account with this email already exists; sign in instead, or ask to be invited',
+      );
     }
     throw error;
   }
 }
 
-async function createOrganization(tx: Prisma.TransactionClient, name: string): Promise<Organization> {
+async function createOrganization(
+  tx: Prisma.TransactionClient,
+  name: string,
+): Promise<Organization> {
   const base = slugify(name);
   // The slug must be unique; on a clash add a short random suffix rather than failing the sign-up.
   const taken = await tx.organization.findUnique({ where: { slug: base }, select: { id: true } });
@@ -63,9 +77,15 @@ export interface LoginInput {
  * Checks credentials. An unknown email and a wrong password answer the same error after the same
  * amount of work, and both count towards the throttle.
  */
-export async function login(deps: IdentityDeps, throttle: LoginThrottle, input: LoginInput, ip: string): Promise<AuthResult> {
+export async function login(
+  deps: IdentityDeps,
+  throttle: LoginThrottle,
+  input: LoginInput,
+  ip: string,
+): Promise<AuthResult> {
   const email = normalizeEmail(input.email);
-  if (input.password.length === 0 || input.password.length > 1024) throw unauthenticated(invalidCredentials);
+  if (input.password.length === 0 || input.password.length > 1024)
+    throw unauthenticated(invalidCredentials);
   await throttle.assertAllowed(email, ip);
 
   const user = await deps.prisma.user.findUnique({ where: { email } });
@@ -78,7 +98,10 @@ export async function login(deps: IdentityDeps, throttle: LoginThrottle, input: 
   }
   await throttle.recordSuccess(email);
   if (user.passwordHash && deps.hasher.needsRehash(user.passwordHash)) {
-    await deps.prisma.user.update({ where: { id: user.id }, data: { passwordHash: await deps.hasher.hash(input.password) } });
+    await deps.prisma.user.update({
+      where: { id: user.id },
+      data: { passwordHash: await deps.hasher.hash(input.password) },
+    });
   }
 
   const memberships = await deps.prisma.membership.findMany({
@@ -89,9 +112,13 @@ export async function login(deps: IdentityDeps, throttle: LoginThrottle, input: 
   const wanted = input.organizationId;
   const membership = wanted ? memberships.find((m) => m.organizationId === wanted) : memberships[0];
   if (!membership) {
-    throw forbidden(wanted ? 'You are not a member of that organization' : 'Your account belongs to no organization');
+    throw forbidden(
+      wanted
+        ? 'You are not a member of that organization'
+        : 'Your account belongs to no organization',
+    );
   }
-  return issueSession(deps, user, membership.organization, membership.role as Role);
+  return issueSession(deps, user, membership.organization, membership.role);
 }
 
 export interface AcceptInvitationInput {
@@ -104,12 +131,22 @@ export interface AcceptInvitationInput {
  * Accepts an invitation. A new user sets their password here; an existing user proves who they
  * are with theirs. The token works once and only before it expires.
  */
-export async function acceptInvitation(deps: IdentityDeps, throttle: LoginThrottle, input: AcceptInvitationInput, ip: string): Promise<AuthResult> {
+export async function acceptInvitation(
+  deps: IdentityDeps,
+  throttle: LoginThrottle,
+  input: AcceptInvitationInput,
+  ip: string,
+): Promise<AuthResult> {
   const membership = await deps.prisma.membership.findUnique({
     where: { inviteTokenHash: hashToken(input.token) },
     include: { user: true, organization: true },
   });
-  if (!membership || membership.acceptedAt || !membership.inviteExpiresAt || membership.inviteExpiresAt.getTime() < Date.now()) {
+  if (
+    !membership ||
+    membership.acceptedAt ||
+    !membership.inviteExpiresAt ||
+    membership.inviteExpiresAt.getTime() < Date.now()
+  ) {
     throw unauthenticated('Invitation is invalid or has expired');
   }
   const password = input.password ?? '';
@@ -121,7 +158,8 @@ export async function acceptInvitation(deps: IdentityDeps, throttle: LoginThrott
       throw unauthenticated(invalidCredentials);
     }
   } else {
-    if (!password) throw badInput('Choose a password to accept the invitation', { field: 'password' });
+    if (!password)
+      throw badInput('Choose a password to accept the invitation', { field: 'password' });
     assertStrongPassword(password, user.email);
     user = await deps.prisma.user.update({
       where: { id: user.id },
@@ -136,11 +174,12 @@ export async function acceptInvitation(deps: IdentityDeps, throttle: LoginThrott
     data: { acceptedAt: new Date(), inviteTokenHash: null },
   });
   if (accepted.count !== 1) throw unauthenticated('Invitation is invalid or has expired');
-  return issueSession(deps, user, membership.organization, membership.role as Role);
+  return issueSession(deps, user, membership.organization, membership.role);
 }
 
 export function isUniqueViolation(error: unknown, field?: string): boolean {
-  if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') return false;
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002')
+    return false;
   if (!field) return true;
   return JSON.stringify(error.meta ?? {}).includes(field);
 }

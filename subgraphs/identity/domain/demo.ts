@@ -13,7 +13,11 @@ export interface DemoAccount {
  * Creates the demo organization and its OWNER on first start so `npm start` is usable at once.
  * Without LOTABOTS_DEMO_PASSWORD a random password is generated and shown once.
  */
-export async function ensureDemoAccount(deps: IdentityDeps, rawEmail: string, password?: string): Promise<DemoAccount> {
+export async function ensureDemoAccount(
+  deps: IdentityDeps,
+  rawEmail: string,
+  password?: string,
+): Promise<DemoAccount> {
   const email = normalizeEmail(rawEmail);
   const existing = await deps.prisma.user.findUnique({
     where: { email },
@@ -30,9 +34,15 @@ export async function ensureDemoAccount(deps: IdentityDeps, rawEmail: string, pa
       : await tx.user.create({ data: { email, displayName: 'Demo Owner', passwordHash } });
     const taken = await tx.organization.findUnique({ where: { slug: 'lotabots-demo' } });
     const org = await tx.organization.create({
-      data: { name: 'LotaBots Demo', slug: taken ? `lotabots-demo-${randomBytes(3).toString('hex')}` : 'lotabots-demo', tier: 'ENTERPRISE' },
+      data: {
+        name: 'LotaBots Demo',
+        slug: taken ? `lotabots-demo-${randomBytes(3).toString('hex')}` : 'lotabots-demo',
+        tier: 'ENTERPRISE',
+      },
     });
-    await tx.membership.create({ data: { userId: user.id, organizationId: org.id, role: 'OWNER', acceptedAt: new Date() } });
+    await tx.membership.create({
+      data: { userId: user.id, organizationId: org.id, role: 'OWNER', acceptedAt: new Date() },
+    });
     return org;
   });
   deps.logger.info({ email, organizationId: organization.id }, 'demo organization created');

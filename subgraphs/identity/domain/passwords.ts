@@ -1,4 +1,9 @@
-import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import {
+  randomBytes,
+  scrypt as scryptCallback,
+  timingSafeEqual,
+  type ScryptOptions,
+} from 'node:crypto';
 import { badInput } from '../../../platform/errors.ts';
 
 /**
@@ -63,11 +68,21 @@ export function createPasswordHasher(log2N: number): PasswordHasher {
 
 const dummySalt = randomBytes(16);
 
-function parse(stored: string): { log2N: number; r: number; p: number; salt: Buffer; key: Buffer } | null {
-  const match = /^scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
+function parse(
+  stored: string,
+): { log2N: number; r: number; p: number; salt: Buffer; key: Buffer } | null {
+  const match = /^scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(
+    stored,
+  );
   if (!match) return null;
   const [, ln, r, p, salt, key] = match;
-  return { log2N: Number(ln), r: Number(r), p: Number(p), salt: Buffer.from(salt!, 'base64'), key: Buffer.from(key!, 'base64') };
+  return {
+    log2N: Number(ln),
+    r: Number(r),
+    p: Number(p),
+    salt: Buffer.from(salt!, 'base64'),
+    key: Buffer.from(key!, 'base64'),
+  };
 }
 
 // The most common passwords that satisfy a 12-character minimum; a full breach list would be a
@@ -101,10 +116,14 @@ export const maxPasswordLength = 256;
 /** Rejects passwords that are too short, too long, common, or built from the email. */
 export function assertStrongPassword(password: string, email: string): void {
   if (password.length < minPasswordLength) {
-    throw badInput(`Password must be at least ${minPasswordLength} characters`, { field: 'password' });
+    throw badInput(`Password must be at least ${minPasswordLength} characters`, {
+      field: 'password',
+    });
   }
   if (password.length > maxPasswordLength) {
-    throw badInput(`Password must be at most ${maxPasswordLength} characters`, { field: 'password' });
+    throw badInput(`Password must be at most ${maxPasswordLength} characters`, {
+      field: 'password',
+    });
   }
   const lower = password.toLowerCase();
   if (commonPasswords.has(lower) || new Set(lower).size < 4) {

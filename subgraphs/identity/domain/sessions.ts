@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Role, Tier } from '../../../platform/auth/roles.ts';
+import type { Role } from '../../../platform/auth/roles.ts';
 import { forbidden, unauthenticated } from '../../../platform/errors.ts';
 import type { Organization, User } from '../../../generated/prisma/identity/client.ts';
 import type { IdentityDeps } from './deps.ts';
@@ -45,7 +45,7 @@ export async function issueSession(
     subject: user.id,
     organizationId: organization.id,
     role,
-    tier: organization.tier as Tier,
+    tier: organization.tier,
     ttlSeconds: ttl,
   });
   return { accessToken: token, refreshToken, expiresIn: ttl, user, organization };
@@ -55,7 +55,10 @@ export async function issueSession(
  * Rotates a refresh token. A token that was already used or revoked means it leaked (or a client
  * raced itself): the whole family is revoked and the caller must sign in again.
  */
-export async function rotateRefreshToken(deps: IdentityDeps, presented: string): Promise<AuthResult> {
+export async function rotateRefreshToken(
+  deps: IdentityDeps,
+  presented: string,
+): Promise<AuthResult> {
   const { prisma } = deps;
   if (!presented.startsWith(refreshTokenPrefix) || presented.length > 200) {
     throw unauthenticated('Refresh token is invalid');
@@ -68,9 +71,12 @@ export async function rotateRefreshToken(deps: IdentityDeps, presented: string):
       { familyId: row.familyId, userId: row.userId, revokedTokens: revoked },
       'refresh token reuse detected; session family revoked',
     );
-    throw unauthenticated('Refresh token was already used; the session has been revoked for safety, sign in again');
+    throw unauthenticated(
+      'Refresh token was already used; the session has been revoked for safety, sign in again',
+    );
   }
-  if (row.expiresAt.getTime() <= Date.now()) throw unauthenticated('Refresh token expired; sign in again');
+  if (row.expiresAt.getTime() <= Date.now())
+    throw unauthenticated('Refresh token expired; sign in again');
 
   // Claim the row atomically: of two concurrent rotations of one token, only one wins.
   const claimed = await prisma.refreshToken.updateMany({
@@ -79,7 +85,9 @@ export async function rotateRefreshToken(deps: IdentityDeps, presented: string):
   });
   if (claimed.count !== 1) {
     await revokeFamily(deps, row.familyId, 'reuse-detected');
-    throw unauthenticated('Refresh token was already used; the session has been revoked for safety, sign in again');
+    throw unauthenticated(
+      'Refresh token was already used; the session has been revoked for safety, sign in again',
+    );
   }
 
   const membership = await prisma.membership.findUnique({
@@ -91,12 +99,20 @@ export async function rotateRefreshToken(deps: IdentityDeps, presented: string):
     throw forbidden('You are no longer a member of this organization');
   }
   // The new token carries the member's current role and the organization's current tier.
-  return issueSession(deps, membership.user, membership.organization, membership.role as Role, row.familyId);
+  return issueSession(
+    deps,
+    membership.user,
+    membership.organization,
+    membership.role,
+    row.familyId,
+  );
 }
 
 /** Ends the session a refresh token belongs to. True when there was one to end. */
 export async function logout(deps: IdentityDeps, presented: string): Promise<boolean> {
-  const row = await deps.prisma.refreshToken.findUnique({ where: { tokenHash: hashToken(presented) } });
+  const row = await deps.prisma.refreshToken.findUnique({
+    where: { tokenHash: hashToken(presented) },
+  });
   if (!row) return false;
   return (await revokeFamily(deps, row.familyId, 'logout')) > 0;
 }

@@ -60,14 +60,17 @@ export class KeyRing {
   private loadedAt = 0;
 
   constructor(private readonly options: KeyRingOptions) {
-    this.encryptionKey = Buffer.from(hkdfSync('sha256', options.secret, 'lotabots', 'signing-keys/v1', 32));
+    this.encryptionKey = Buffer.from(
+      hkdfSync('sha256', options.secret, 'lotabots', 'signing-keys/v1', 32),
+    );
   }
 
   /** Loads keys, creating or rotating the active one when it is missing or older than the rotation period. */
   async initialize(): Promise<void> {
     await this.reload();
     const age = this.active ? (Date.now() - this.active.createdAt.getTime()) / 1000 : Infinity;
-    if (age >= this.options.rotationSeconds) await this.rotate(this.active ? 'scheduled' : 'initial');
+    if (age >= this.options.rotationSeconds)
+      await this.rotate(this.active ? 'scheduled' : 'initial');
   }
 
   /** Re-reads keys from the database; cheap enough to run every minute on each replica. */
@@ -82,7 +85,10 @@ export class KeyRing {
       ? {
           kid: newest.kid,
           alg: newest.alg,
-          privateKey: (await importJWK(this.decrypt(newest.privateJwkEncrypted), newest.alg)) as CryptoKey,
+          privateKey: (await importJWK(
+            this.decrypt(newest.privateJwkEncrypted),
+            newest.alg,
+          )) as CryptoKey,
           createdAt: newest.createdAt,
         }
       : null;
@@ -122,14 +128,20 @@ export class KeyRing {
   }
 
   /** Signs an access token with the active key. */
-  async signAccessToken(claims: AccessTokenClaims): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
+  async signAccessToken(
+    claims: AccessTokenClaims,
+  ): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
     if (Date.now() - this.loadedAt > 60_000) await this.reload();
     const key = this.active;
     if (!key) throw new Error('no active signing key; KeyRing.initialize() was not called');
     const tokenId = randomUUID();
     const issuedAt = claims.issuedAt ?? Math.floor(Date.now() / 1000);
     const expiresAt = issuedAt + claims.ttlSeconds;
-    const token = await new SignJWT({ org: claims.organizationId, role: claims.role, tier: claims.tier })
+    const token = await new SignJWT({
+      org: claims.organizationId,
+      role: claims.role,
+      tier: claims.tier,
+    })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: accessTokenType })
       .setSubject(claims.subject)
       .setIssuer(this.options.issuer)
@@ -157,15 +169,28 @@ export class KeyRing {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.encryptionKey, iv);
     const body = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
-    return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+    return [
+      'v1',
+      iv.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+      body.toString('base64url'),
+    ].join('.');
   }
 
   private decrypt(stored: string): JWK {
     const [version, iv, tag, body] = stored.split('.');
-    if (version !== 'v1' || !iv || !tag || !body) throw new Error('unsupported signing key encoding');
-    const decipher = createDecipheriv('aes-256-gcm', this.encryptionKey, Buffer.from(iv, 'base64url'));
+    if (version !== 'v1' || !iv || !tag || !body)
+      throw new Error('unsupported signing key encoding');
+    const decipher = createDecipheriv(
+      'aes-256-gcm',
+      this.encryptionKey,
+      Buffer.from(iv, 'base64url'),
+    );
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    const text = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+    const text = Buffer.concat([
+      decipher.update(Buffer.from(body, 'base64url')),
+      decipher.final(),
+    ]).toString('utf8');
     return JSON.parse(text) as JWK;
   }
 }

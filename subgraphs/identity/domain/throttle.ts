@@ -19,12 +19,21 @@ export class LoginThrottle {
 
   async assertAllowed(email: string, ip: string): Promise<void> {
     const { config, counters } = this.deps;
-    const [account, address] = await Promise.all([counters.get(this.accountKey(email)), counters.get(this.ipKey(ip))]);
+    const [account, address] = await Promise.all([
+      counters.get(this.accountKey(email)),
+      counters.get(this.ipKey(ip)),
+    ]);
     if (account && account.count >= config.LOGIN_MAX_FAILURES_PER_ACCOUNT) {
-      throw rateLimited('Too many failed sign-in attempts for this account; try again later', account.resetInSeconds);
+      throw rateLimited(
+        'Too many failed sign-in attempts for this account; try again later',
+        account.resetInSeconds,
+      );
     }
     if (address && address.count >= config.LOGIN_MAX_FAILURES_PER_IP) {
-      throw rateLimited('Too many failed sign-in attempts from this address; try again later', address.resetInSeconds);
+      throw rateLimited(
+        'Too many failed sign-in attempts from this address; try again later',
+        address.resetInSeconds,
+      );
     }
   }
 

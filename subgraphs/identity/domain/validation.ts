@@ -2,7 +2,8 @@ import { badInput } from '../../../platform/errors.ts';
 
 // Deliberately simple: one @, no spaces, a dot in the domain. RFC 5322 in full accepts addresses
 // no mail system delivers to; the invitation/login flow is the real check.
-const emailPattern = /^[^\s@"'<>(),;:\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const emailPattern =
+  /^[^\s@"'<>(),;:\\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 /** Lowercases and trims an email, or throws BAD_USER_INPUT naming the field. */
 export function normalizeEmail(raw: string): string {
@@ -18,7 +19,8 @@ export function cleanName(raw: string, field: string, max = 100): string {
   if (name.length < 2) throw badInput(`${field} must be at least 2 characters`, { field });
   if (name.length > max) throw badInput(`${field} must be at most ${max} characters`, { field });
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw badInput(`${field} must not contain control characters`, { field });
+  if (/[\u0000-\u001f\u007f]/.test(name))
+    throw badInput(`${field} must not contain control characters`, { field });
   return name;
 }
 
