@@ -125,6 +125,9 @@ export async function startGateway(
     logger,
     introspection: development,
     includeStacktraceInErrorResponses: false,
+    // Shutdown is ours (bin/lotabots.ts): Apollo's own handler would re-raise the signal after
+    // stopping and turn a clean exit into 143.
+    stopOnTerminationSignals: false,
     ...(config.APOLLO_KEY && config.APOLLO_GRAPH_REF
       ? { apollo: { key: config.APOLLO_KEY, graphRef: config.APOLLO_GRAPH_REF } }
       : {}),

@@ -93,6 +93,9 @@ export async function startSubgraphServer<TContext extends BaseContext>(
     logger,
     introspection: config.NODE_ENV !== 'production',
     includeStacktraceInErrorResponses: false,
+    // Shutdown is ours (bin/lotabots.ts): Apollo's own handler would re-raise the signal after
+    // stopping and turn a clean exit into 143.
+    stopOnTerminationSignals: false,
     // The gateway serves the landing page; subgraphs answer only GraphQL.
     plugins: [ApolloServerPluginLandingPageDisabled(), operationMetrics(metrics)],
     formatError: (formatted, error) => {

@@ -1,4 +1,4 @@
-import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { unauthenticated, type DomainError } from '../errors.ts';
 import type { Principal } from './principal.ts';
 import { isRole, isTier } from './roles.ts';
@@ -34,16 +34,24 @@ export function createAccessTokenVerifier(
   // A dashboard or script sends the same token on every request for up to 15 minutes. Checking
   // the ES256/EdDSA signature once per token instead of once per request takes verification off
   // the hot path; entries are exact token strings and leave the cache when the token expires.
-  const cache = new Map<string, Principal>();
+  // A hit still asks the key set for the token's key (a map lookup), so a key withdrawn from the
+  // JWKS stops its tokens at once here and, for remote key sets, within their cache age.
+  const cache = new Map<string, { principal: Principal; header: { alg: string; kid?: string } }>();
+  const noToken = { payload: '', signature: '' };
   return async (token) => {
     const hit = cache.get(token);
     if (hit) {
-      if (hit.expiresAt.getTime() > Date.now()) return hit;
+      const keyStillPublished = await Promise.resolve(options.keys(hit.header, noToken)).then(
+        () => true,
+        () => false,
+      );
+      if (keyStillPublished && hit.principal.expiresAt.getTime() > Date.now()) return hit.principal;
       cache.delete(token);
     }
     const principal = await verify(token);
     if (cache.size >= capacity) cache.delete(cache.keys().next().value as string);
-    cache.set(token, principal);
+    const { alg, kid } = decodeProtectedHeader(token);
+    cache.set(token, { principal, header: { alg: alg ?? '', ...(kid ? { kid } : {}) } });
     return principal;
   };
 }

@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/**
+ * `npm start` as a user runs it: a real child process, the banner on stdout, GraphQL over HTTP,
+ * and a clean exit on SIGTERM. Also the production shape: identity and gateway as two processes.
+ */
+const root = new URL('../../', import.meta.url).pathname;
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePromise) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePromise(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function launch(
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; waitFor: (re: RegExp) => Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/lotabots.ts', ...args], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      LOG_LEVEL: 'warn',
+      PASSWORD_HASH_LOG2N: '14',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return {
+    child,
+    output: () => text,
+    waitFor: (re) =>
+      new Promise((resolvePromise, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${re}; output:\n${text}`)),
+          60_000,
+        );
+        const check = () => {
+          const match = re.exec(text);
+          if (match) {
+            clearTimeout(timer);
+            resolvePromise(match[0]);
+          } else if (child.exitCode !== null) {
+            clearTimeout(timer);
+            reject(new Error(`exited ${child.exitCode} before ${re}; output:\n${text}`));
+          } else setTimeout(check, 100);
+        };
+        check();
+      }),
+  };
+}
+
+async function graphql(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+}
+
+describe('the start command', () => {
+  it('boots everything, prints the URL and demo credentials, serves the demo login and exits cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const app = launch(['start'], {
+      PORT: String(port),
+      LOTABOTS_DATA_DIR: mkdtempSync(join(tmpdir(), 'lotabots-start-')),
+      LOTABOTS_DEMO_EMAIL: 'owner@demo.example',
+      LOTABOTS_DEMO_PASSWORD: 'demo password for tests',
+    });
+    await app.waitFor(/Demo password: demo password for tests/);
+    expect(app.output()).toContain(`running at http://127.0.0.1:${port}/graphql`);
+
+    const login = await graphql(
+      `http://127.0.0.1:${port}/graphql`,
+      'mutation($i: LoginInput!) { login(input: $i) { accessToken organization { name tier } } }',
+      { i: { email: 'owner@demo.example', password: 'demo password for tests' } },
+    );
+    expect(login.data?.login).toMatchObject({
+      organization: { name: 'LotaBots Demo', tier: 'ENTERPRISE' },
+    });
+
+    const exited = new Promise<number | null>((resolvePromise) =>
+      app.child.once('exit', (code) => resolvePromise(code)),
+    );
+    app.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 90_000);
+
+  it('runs identity and the gateway as separate processes', async () => {
+    const [identityPort, gatewayPort] = [await freePort(), await freePort()];
+    const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-split-'));
+    const identity = launch(['start', 'identity'], {
+      PORT: String(identityPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+    });
+    await identity.waitFor(/identity listening at \S+/);
+    const gateway = launch(['start', 'gateway'], {
+      PORT: String(gatewayPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+      SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+    });
+    await gateway.waitFor(/gateway listening at \S+/);
+
+    const url = `http://127.0.0.1:${gatewayPort}/graphql`;
+    const signUp = await graphql(
+      url,
+      'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }',
+      {
+        i: {
+          email: 'split@example.com',
+          password: 'two processes, one graph',
+          organizationName: 'Split Org',
+        },
+      },
+    );
+    const token = (signUp.data?.signUp as { accessToken: string } | undefined)?.accessToken;
+    expect(signUp.errors).toBeUndefined();
+    expect(token).toBeTruthy();
+    const me = await graphql(url, '{ me { email } organization { name } }', {}, token);
+    expect(me.data).toEqual({
+      me: { email: 'split@example.com' },
+      organization: { name: 'Split Org' },
+    });
+    const ready = await fetch(`http://127.0.0.1:${gatewayPort}/readyz`);
+    expect(ready.status).toBe(200);
+  }, 90_000);
+});
