@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../platform/config.ts';
 
 /**
@@ -13,6 +14,10 @@ import { loadConfig, type Config } from '../../platform/config.ts';
 export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
   const id = randomBytes(4).toString('hex');
   const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-test-'));
+  const template = inject('pgliteTemplate');
+  if (template && existsSync(join(template, 'pglite'))) {
+    cpSync(join(template, 'pglite'), join(dataDir, 'pglite'), { recursive: true });
+  }
   return loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
