@@ -11,11 +11,9 @@ import {
 } from '@apollo/server/plugin/landingPage/default';
 import { GraphQLError } from 'graphql';
 import { createRemoteJWKSet } from 'jose';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { bearerCredential, createAccessTokenVerifier } from '../platform/auth/access-token.ts';
-import type { Principal } from '../platform/auth/principal.ts';
 import { DomainError, maskError, toGraphQLError } from '../platform/errors.ts';
 import { graphqlRoute } from '../platform/http/graphql.ts';
 import {
@@ -37,16 +35,11 @@ import {
   type RunningService,
 } from '../platform/subgraph-server.ts';
 import { ApiKeyExchange } from './api-keys.ts';
+import type { GatewayContext } from './context.ts';
+import { createGatewayLayers } from './extensions.ts';
+import { watchSupergraphFile } from './supergraph-file.ts';
 
-/** What each gateway request carries into the query plan. */
-export interface GatewayContext {
-  requestId: string;
-  principal: Principal | null;
-  /** The access token forwarded to subgraphs (an API key is exchanged for one first). */
-  forwardToken: string | null;
-  ip: string;
-  logger: Logger;
-}
+export type { GatewayContext };
 
 export interface GatewayOptions {
   host: string;
@@ -88,18 +81,27 @@ export async function startGateway(
   const identityBase = options.identityUrl.replace(/\/graphql$/, '');
   const jwksUrl = config.JWKS_URL ?? `${identityBase}/.well-known/jwks.json`;
 
-  // Keys are cached per `kid`; an unknown kid (after a rotation) triggers at most one refetch a second.
+  // Keys are cached per `kid`; an unknown kid (after a rotation) triggers at most one refetch a
+  // second, and the set is refetched every minute so a withdrawn key stops working within a minute.
   const verifyAccessToken = createAccessTokenVerifier({
-    keys: createRemoteJWKSet(new URL(jwksUrl), {
-      cooldownDuration: 1_000,
-      cacheMaxAge: 10 * 60_000,
-    }),
+    keys: createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 60_000 }),
     issuer: config.issuer,
     audience: config.TOKEN_AUDIENCE,
   });
   const apiKeys = new ApiKeyExchange(`${identityBase}/auth/api-key-token`, runtime.events, logger);
   await apiKeys.start();
 
+  const supergraphFile = watchSupergraphFile(
+    resolve(config.SUPERGRAPH_PATH),
+    config.SUPERGRAPH_WATCH,
+    logger,
+  );
+  const layers = await createGatewayLayers({
+    runtime,
+    logger,
+    metrics,
+    supergraphSdl: () => supergraphFile.current(),
+  });
   const buildService = ({ name, url }: { name: string; url?: string }) =>
     new ForwardingDataSource({ url: options.subgraphUrls[name] ?? url });
   const gateway =
@@ -113,17 +115,15 @@ export async function startGateway(
         })
       : config.SUPERGRAPH_SOURCE === 'uplink'
         ? new ApolloGateway({ buildService, logger })
-        : new ApolloGateway({
-            supergraphSdl: readFileSync(resolve(config.SUPERGRAPH_PATH), 'utf8'),
-            buildService,
-            logger,
-          });
+        : new ApolloGateway({ supergraphSdl: supergraphFile.manager, buildService, logger });
 
   const development = config.NODE_ENV !== 'production';
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     logger,
-    introspection: development,
+    introspection: config.INTROSPECTION ?? development,
+    // Batches are allowed up to MAX_BATCH_SIZE operations (checked in the HTTP route before parsing).
+    allowBatchedHttpRequests: config.MAX_BATCH_SIZE > 1,
     includeStacktraceInErrorResponses: false,
     // Shutdown is ours (bin/lotabots.ts): Apollo's own handler would re-raise the signal after
     // stopping and turn a clean exit into 143.
@@ -137,7 +137,9 @@ export async function startGateway(
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
       operationMetrics(metrics),
       requestIdInErrors(),
+      ...layers.flatMap((layer) => layer.plugins ?? []),
     ],
+    ...Object.assign({}, ...layers.map((layer) => layer.serverOptions ?? {})),
     formatError: (formatted) => maskError(formatted, undefined),
   });
   await apollo.start();
@@ -161,6 +163,10 @@ export async function startGateway(
 
   const graphql = graphqlRoute(apollo, {
     maxBodyBytes: config.MAX_BODY_BYTES,
+    maxBatchSize: Math.min(
+      config.MAX_BATCH_SIZE,
+      ...layers.map((layer) => layer.maxBatchSize ?? Infinity),
+    ),
     context: async (req, scope: RequestScope) => ({
       requestId: scope.requestId,
       ...(await authenticate(req)),
@@ -248,6 +254,8 @@ export async function startGateway(
       await closeServer(server);
       await apollo.stop();
       await apiKeys.stop();
+      supergraphFile.close();
+      for (const layer of layers) await layer.stop?.();
     },
   };
 }

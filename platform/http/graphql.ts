@@ -12,6 +12,8 @@ export function graphqlRoute<TContext extends BaseContext>(
   apollo: ApolloServer<TContext>,
   options: {
     maxBodyBytes: number;
+    /** Operations accepted in one batched (JSON array) request; more is a 400 before any work. */
+    maxBatchSize?: number;
     context: (req: IncomingMessage, scope: RequestScope) => Promise<TContext>;
   },
 ): RouteHandler {
@@ -27,6 +29,15 @@ export function graphqlRoute<TContext extends BaseContext>(
       if (contentType.includes('json')) {
         try {
           body = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
+          if (Array.isArray(body) && body.length > (options.maxBatchSize ?? 1)) {
+            return sendGraphQLError(
+              res,
+              400,
+              `Batched request has ${body.length} operations; at most ${options.maxBatchSize ?? 1} are allowed`,
+              'BAD_REQUEST',
+              scope,
+            );
+          }
         } catch (error) {
           return sendGraphQLError(
             res,

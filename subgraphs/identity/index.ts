@@ -96,7 +96,7 @@ export async function startIdentity(
       name: 'identity',
       typeDefs: identityTypeDefs,
       resolvers: identityResolvers as GraphQLResolverMap<IdentityContext>,
-      permissions: identityPermissions,
+      permissions: identityPermissions(identityTypeDefs),
       buildContext: (base) => ({ ...base, deps, throttle, loaders: createLoaders(deps) }),
       routes,
       readiness: [database.readiness, ...runtime.storeChecks],

@@ -1,32 +1,20 @@
-import { allow, type IRules } from 'graphql-shield';
-import { hasRole, isAuthenticated } from '../../platform/auth/shield-rules.ts';
+import { shieldRulesFromSdl } from '../../platform/auth/shield-from-schema.ts';
+import type { DocumentNode } from 'graphql';
 
 /**
- * Who may call what in the identity subgraph. Anything not listed is denied (deny fallback in
- * the subgraph server). Object types are open because every way to reach them is guarded here or
- * scoped to the caller's organization in the resolvers.
+ * Root fields anyone may call. Everything else on Query and Mutation is guarded by the auth
+ * directives in schema.graphql (the gateway enforces the same directives from the supergraph);
+ * a root field in neither place is denied by the subgraph's fallback.
  */
-export const identityPermissions: IRules = {
-  Query: {
-    me: allow,
-    organization: isAuthenticated,
-    apiKeys: hasRole('ADMIN'),
-  },
-  Mutation: {
-    signUp: allow,
-    login: allow,
-    refreshToken: allow,
-    logout: allow,
-    acceptInvitation: allow,
-    createApiKey: hasRole('ADMIN'),
-    revokeApiKey: hasRole('ADMIN'),
-    inviteMember: hasRole('ADMIN'),
-    updateMemberRole: hasRole('ADMIN'),
-  },
-  User: allow,
-  Organization: allow,
-  Membership: allow,
-  ApiKey: allow,
-  CreatedApiKey: allow,
-  AuthPayload: allow,
-};
+export const identityPublicRootFields = [
+  'Query.me',
+  'Mutation.signUp',
+  'Mutation.login',
+  'Mutation.refreshToken',
+  'Mutation.logout',
+  'Mutation.acceptInvitation',
+];
+
+export function identityPermissions(typeDefs: DocumentNode) {
+  return shieldRulesFromSdl(typeDefs, { publicRootFields: identityPublicRootFields });
+}
