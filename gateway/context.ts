@@ -1,4 +1,5 @@
 import type { Principal } from '../platform/auth/principal.ts';
+import type { TraceContext } from '../platform/http/trace-context.ts';
 import type { Logger } from '../platform/logger.ts';
 
 /** What each gateway request carries into the query plan. */
@@ -8,5 +9,7 @@ export interface GatewayContext {
   /** The access token forwarded to subgraphs (an API key is exchanged for one first). */
   forwardToken: string | null;
   ip: string;
+  /** W3C trace context of this request (continued from the caller's `traceparent`, or new). */
+  trace: TraceContext;
   logger: Logger;
 }

@@ -1,9 +1,4 @@
-import {
-  ApolloGateway,
-  IntrospectAndCompose,
-  RemoteGraphQLDataSource,
-  type GraphQLDataSourceProcessOptions,
-} from '@apollo/gateway';
+import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageLocalDefault,
@@ -24,10 +19,12 @@ import {
   sendJson,
   HttpError,
   type RequestScope,
+  type RouteHandler,
 } from '../platform/http/server.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { createObjectHttpHandler } from '../platform/objects/index.ts';
+import { startTracing, withIncomingTrace } from '../platform/tracing.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import {
   operationMetrics,
@@ -37,6 +34,7 @@ import {
 import { ApiKeyExchange } from './api-keys.ts';
 import type { GatewayContext } from './context.ts';
 import { createGatewayLayers } from './extensions.ts';
+import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';
 import { watchSupergraphFile } from './supergraph-file.ts';
 
 export type { GatewayContext };
@@ -48,22 +46,6 @@ export interface GatewayOptions {
   subgraphUrls: Record<string, string>;
   /** Base URL of the identity service (JWKS and API key exchange). */
   identityUrl: string;
-}
-
-/** Forwards the caller's credentials, request id and address to every subgraph fetch. */
-class ForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  override willSendRequest({
-    request,
-    context,
-  }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    // Health checks and introspection fetches run without a request context.
-    const ctx = context as Partial<GatewayContext>;
-    const headers = request.http?.headers;
-    if (!headers || !ctx.requestId) return;
-    if (ctx.forwardToken) headers.set('authorization', `Bearer ${ctx.forwardToken}`);
-    headers.set('x-request-id', ctx.requestId);
-    if (ctx.ip) headers.set('x-forwarded-for', ctx.ip);
-  }
 }
 
 /**
@@ -78,6 +60,7 @@ export async function startGateway(
   const { config } = runtime;
   const logger = runtime.logger.child({ service: 'gateway' });
   const metrics = createMetrics('gateway');
+  const tracing = startTracing(config, logger);
   const identityBase = options.identityUrl.replace(/\/graphql$/, '');
   const jwksUrl = config.JWKS_URL ?? `${identityBase}/.well-known/jwks.json`;
 
@@ -102,8 +85,9 @@ export async function startGateway(
     metrics,
     supergraphSdl: () => supergraphFile.current(),
   });
+  const subgraphMetrics = createSubgraphMetrics(metrics);
   const buildService = ({ name, url }: { name: string; url?: string }) =>
-    new ForwardingDataSource({ url: options.subgraphUrls[name] ?? url });
+    new SubgraphDataSource(name, options.subgraphUrls[name] ?? url ?? '', subgraphMetrics);
   const gateway =
     config.SUPERGRAPH_SOURCE === 'introspect'
       ? new ApolloGateway({
@@ -122,6 +106,7 @@ export async function startGateway(
     gateway,
     logger,
     introspection: config.INTROSPECTION ?? development,
+    csrfPrevention: config.CSRF_PREVENTION,
     // Batches are allowed up to MAX_BATCH_SIZE operations (checked in the HTTP route before parsing).
     allowBatchedHttpRequests: config.MAX_BATCH_SIZE > 1,
     includeStacktraceInErrorResponses: false,
@@ -171,9 +156,12 @@ export async function startGateway(
       requestId: scope.requestId,
       ...(await authenticate(req)),
       ip: clientIp(req, config.TRUST_PROXY),
+      trace: scope.trace,
       logger: scope.logger,
     }),
   });
+  const traced: RouteHandler = (req, res, scope) =>
+    withIncomingTrace(req.headers, () => graphql(req, res, scope));
   const objects =
     runtime.objects.kind === 'filesystem'
       ? createObjectHttpHandler(runtime.objects, config, logger)
@@ -183,9 +171,14 @@ export async function startGateway(
   const server = createHttpServer({
     logger,
     metrics,
+    cors: {
+      allowedOrigins: config.CORS_ORIGINS.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    },
     routes: [
-      { path: '/graphql', methods: ['GET', 'POST'], handler: graphql },
-      { path: '/', methods: ['GET', 'POST'], name: '/graphql', handler: graphql },
+      { path: '/graphql', methods: ['GET', 'POST'], handler: traced },
+      { path: '/', methods: ['GET', 'POST'], name: '/graphql', handler: traced },
       {
         path: '/.well-known/jwks.json',
         methods: ['GET'],
@@ -255,6 +248,7 @@ export async function startGateway(
       await apollo.stop();
       await apiKeys.stop();
       supergraphFile.close();
+      await tracing.shutdown();
       for (const layer of layers) await layer.stop?.();
     },
   };

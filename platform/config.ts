@@ -96,6 +96,7 @@ const envSchema = z.object({
   INTROSPECTION: bool.optional(),
   AUTH_DENIED_FIELDS: z.enum(['reject', 'null']).default('reject'),
   CORS_ORIGINS: z.string().default(''),
+  CSRF_PREVENTION: bool.default('true'),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
   SUPERGRAPH_WATCH: bool.default('true'),
   LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),

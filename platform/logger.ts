@@ -1,17 +1,18 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.ts';
 
 export type { Logger };
 
 /**
  * Structured JSON logs on stdout. Each service takes a child logger with its `service` name;
- * request-scoped children add `requestId`.
+ * request-scoped children add `requestId` and `traceId`.
  */
 export function createLogger(
   config: Pick<Config, 'LOG_LEVEL'>,
   bindings: Record<string, unknown> = {},
+  destination?: DestinationStream,
 ): Logger {
-  return pino({
+  const options = {
     level: config.LOG_LEVEL,
     base: { ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -25,5 +26,6 @@ export function createLogger(
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -3,11 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { traceFromHeader, type TraceContext } from './trace-context.ts';
 
 /** What every route handler receives besides the raw request and response. */
 export interface RequestScope {
   requestId: string;
   url: URL;
+  /** W3C trace context continued from the caller's `traceparent`, or a new trace. */
+  trace: TraceContext;
   logger: Logger;
 }
 
@@ -42,10 +45,53 @@ export class HttpError extends Error {
  * metrics and a JSON error for anything a handler throws. No framework: the routes are few and
  * Apollo Server only needs `executeHTTPGraphQLRequest`.
  */
+export interface CorsOptions {
+  /** Origins allowed to call from a browser (`https://app.example.com`); `*` allows any. */
+  allowedOrigins: string[];
+}
+
+const corsAllowHeaders =
+  'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id, traceparent';
+const corsExposeHeaders =
+  'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after';
+
+/**
+ * Adds CORS headers for allowed origins and answers preflights. Origins not on the list get no
+ * CORS headers, so browsers refuse to hand them the response; tokens travel in headers, never
+ * cookies, so credentials are not allowed.
+ */
+function applyCors(
+  req: IncomingMessage,
+  res: ServerResponse,
+  cors: CorsOptions | undefined,
+): 'preflight-done' | 'continue' {
+  const origin = req.headers.origin;
+  const any = cors?.allowedOrigins.includes('*') ?? false;
+  const allowed = !!origin && !!cors && (any || cors.allowedOrigins.includes(origin));
+  if (allowed) {
+    res.setHeader('access-control-allow-origin', any ? '*' : origin);
+    res.setHeader('vary', 'Origin');
+    res.setHeader('access-control-expose-headers', corsExposeHeaders);
+  }
+  if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+    if (allowed) {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST, PUT, OPTIONS',
+        'access-control-allow-headers': corsAllowHeaders,
+        'access-control-max-age': '600',
+      });
+    } else res.writeHead(403, { 'content-type': 'text/plain' });
+    res.end();
+    return 'preflight-done';
+  }
+  return 'continue';
+}
+
 export function createHttpServer(options: {
   logger: Logger;
   metrics: Metrics;
   routes: Route[];
+  cors?: CorsOptions;
 }): Server {
   const { logger, metrics, routes } = options;
   return createServer((req, res) => {
@@ -63,7 +109,13 @@ export function createHttpServer(options: {
         : url.pathname === r.path,
     );
     const routeName = route ? (route.name ?? route.path) : 'unmatched';
-    const scope: RequestScope = { requestId, url, logger: logger.child({ requestId }) };
+    const trace = traceFromHeader(req.headers.traceparent);
+    const scope: RequestScope = {
+      requestId,
+      url,
+      trace,
+      logger: logger.child({ requestId, traceId: trace.traceId }),
+    };
 
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -77,6 +129,7 @@ export function createHttpServer(options: {
     });
 
     const run = async () => {
+      if (applyCors(req, res, options.cors) === 'preflight-done') return;
       if (!route) throw new HttpError(404, 'NOT_FOUND', `No route for ${url.pathname}`);
       if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
         res.setHeader('allow', route.methods.join(', '));

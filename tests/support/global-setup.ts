@@ -40,7 +40,9 @@ export default function setup(project: TestProject): () => void {
     },
   );
   if (result.status !== 0) {
-    throw new Error(`migrating the PGlite template failed:\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `migrating the PGlite template failed (exit ${result.status}, signal ${result.signal}, ${String(result.error ?? '')}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
   project.provide('pgliteTemplate', dataDir);
   return () => rmSync(dataDir, { recursive: true, force: true });

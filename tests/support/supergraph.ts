@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import type { DestinationStream } from 'pino';
 import { createLogger } from '../../platform/logger.ts';
 import { startSupergraph, type RunningSupergraph } from '../../platform/supergraph.ts';
 import { testConfig } from './config.ts';
@@ -40,6 +41,7 @@ async function freePort(): Promise<number> {
  */
 export async function startTestSupergraph(
   overrides: Record<string, string | undefined> = {},
+  options: { logDestination?: DestinationStream } = {},
 ): Promise<TestSupergraph> {
   const port = await freePort();
   const config = testConfig({
@@ -47,7 +49,11 @@ export async function startTestSupergraph(
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     ...overrides,
   });
-  const supergraph = await startSupergraph(config, createLogger(config), { seedDemo: false });
+  const supergraph = await startSupergraph(
+    config,
+    createLogger(config, {}, options.logDestination),
+    { seedDemo: false },
+  );
   const baseUrl = `http://127.0.0.1:${supergraph.gateway.port}`;
   return {
     ...supergraph,
