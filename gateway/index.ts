@@ -1,4 +1,4 @@
-import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
+import { ApolloGateway, IntrospectAndCompose, UplinkSupergraphManager } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginLandingPageLocalDefault,
@@ -35,7 +35,7 @@ import { ApiKeyExchange } from './api-keys.ts';
 import type { GatewayContext } from './context.ts';
 import { createGatewayLayers } from './extensions.ts';
 import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';
-import { watchSupergraphFile } from './supergraph-file.ts';
+import { handlingAuthFeatures, watchSupergraphFile } from './supergraph-file.ts';
 
 export type { GatewayContext };
 
@@ -74,32 +74,39 @@ export async function startGateway(
   const apiKeys = new ApiKeyExchange(`${identityBase}/auth/api-key-token`, runtime.events, logger);
   await apiKeys.start();
 
-  const supergraphFile = watchSupergraphFile(
-    resolve(config.SUPERGRAPH_PATH),
-    config.SUPERGRAPH_WATCH,
-    logger,
-  );
+  // The supergraph comes from the committed file (watched for changes), from the subgraphs'
+  // introspection, or from Apollo Uplink; the layers always see the one the gateway serves.
+  const supergraphFile =
+    config.SUPERGRAPH_SOURCE === 'file'
+      ? watchSupergraphFile(resolve(config.SUPERGRAPH_PATH), config.SUPERGRAPH_WATCH, logger)
+      : null;
+  let currentSupergraph = supergraphFile?.current() ?? '';
   const layers = await createGatewayLayers({
     runtime,
     logger,
     metrics,
-    supergraphSdl: () => supergraphFile.current(),
+    supergraphSdl: () => currentSupergraph,
   });
   const subgraphMetrics = createSubgraphMetrics(metrics);
   const buildService = ({ name, url }: { name: string; url?: string }) =>
     new SubgraphDataSource(name, options.subgraphUrls[name] ?? url ?? '', subgraphMetrics);
-  const gateway =
-    config.SUPERGRAPH_SOURCE === 'introspect'
-      ? new ApolloGateway({
-          supergraphSdl: new IntrospectAndCompose({
+  const manager =
+    supergraphFile?.manager ??
+    handlingAuthFeatures(
+      config.SUPERGRAPH_SOURCE === 'introspect'
+        ? new IntrospectAndCompose({
             subgraphs: Object.entries(options.subgraphUrls).map(([name, url]) => ({ name, url })),
+          })
+        : new UplinkSupergraphManager({
+            apiKey: config.APOLLO_KEY ?? '',
+            graphRef: config.APOLLO_GRAPH_REF ?? '',
+            logger,
           }),
-          buildService,
-          logger,
-        })
-      : config.SUPERGRAPH_SOURCE === 'uplink'
-        ? new ApolloGateway({ buildService, logger })
-        : new ApolloGateway({ supergraphSdl: supergraphFile.manager, buildService, logger });
+    );
+  const gateway = new ApolloGateway({ supergraphSdl: manager, buildService, logger });
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    currentSupergraph = coreSupergraphSdl;
+  });
 
   const development = config.NODE_ENV !== 'production';
   const apollo = new ApolloServer<GatewayContext>({
@@ -247,7 +254,7 @@ export async function startGateway(
       await closeServer(server);
       await apollo.stop();
       await apiKeys.stop();
-      supergraphFile.close();
+      supergraphFile?.close();
       await tracing.shutdown();
       for (const layer of layers) await layer.stop?.();
     },

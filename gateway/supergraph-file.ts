@@ -16,6 +16,19 @@ export function declareAuthFeaturesHandled(sdl: string): string {
   );
 }
 
+/** Wraps another supergraph source (introspection, Uplink) so its schemas pass @apollo/gateway too. */
+export function handlingAuthFeatures(inner: SupergraphManager): SupergraphManager {
+  return {
+    async initialize(options) {
+      const result = await inner.initialize({
+        ...options,
+        update: (sdl) => options.update(declareAuthFeaturesHandled(sdl)),
+      });
+      return { ...result, supergraphSdl: declareAuthFeaturesHandled(result.supergraphSdl) };
+    },
+  };
+}
+
 /**
  * Serves the committed supergraph file to @apollo/gateway and, when watching, hands it a new
  * schema whenever the file changes. The gateway swaps schemas atomically: requests in flight

@@ -143,6 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   ) {
     problems.push('S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: set both or neither');
   }
+  if (values.SUPERGRAPH_SOURCE === 'uplink' && !(values.APOLLO_KEY && values.APOLLO_GRAPH_REF)) {
+    problems.push('SUPERGRAPH_SOURCE: uplink needs APOLLO_KEY and APOLLO_GRAPH_REF');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const dataDir = resolve(values.LOTABOTS_DATA_DIR);

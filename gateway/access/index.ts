@@ -31,7 +31,7 @@ export function createAccessLayer(deps: GatewayLayerDeps): GatewayLayer {
   let rules: AccessRules = { fields: new Map(), types: new Map() };
   const currentRules = (): AccessRules => {
     const sdl = deps.supergraphSdl();
-    if (sdl !== rulesSdl) {
+    if (sdl !== rulesSdl && sdl !== '') {
       rules = accessRulesFromSdl(sdl);
       rulesSdl = sdl;
     }

@@ -187,3 +187,24 @@ describe('denied fields answered null instead (AUTH_DENIED_FIELDS=null)', () => 
     expect(result.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 });
+
+describe('the same rules when the supergraph is composed from the subgraphs at start (SUPERGRAPH_SOURCE=introspect)', () => {
+  let introspected: TestSupergraph;
+  beforeAll(async () => {
+    introspected = await startTestSupergraph({ SUPERGRAPH_SOURCE: 'introspect' });
+  });
+  afterAll(async () => {
+    await introspected.stop();
+  });
+
+  it('serves the graph and enforces the directives it found', async () => {
+    expect((await introspected.graphql('{ me { id } }')).errors).toBeUndefined();
+    const anonymous = await introspected.graphql('{ organization { id } }');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const user = await signUp(introspected, 'introspected');
+    expect(
+      (await introspected.graphql('{ organization { id } }', {}, user.accessToken)).errors,
+    ).toBeUndefined();
+  });
+});
