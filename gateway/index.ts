@@ -21,7 +21,6 @@ import {
   type RequestScope,
   type RouteHandler,
 } from '../platform/http/server.ts';
-import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { createObjectHttpHandler } from '../platform/objects/index.ts';
 import { startTracing, withIncomingTrace } from '../platform/tracing.ts';
@@ -33,7 +32,7 @@ import {
 } from '../platform/subgraph-server.ts';
 import { ApiKeyExchange } from './api-keys.ts';
 import type { GatewayContext } from './context.ts';
-import { createGatewayLayers } from './extensions.ts';
+import { createGatewayLayers, type GatewayLayer } from './extensions.ts';
 import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';
 import { handlingAuthFeatures, watchSupergraphFile } from './supergraph-file.ts';
 
@@ -131,7 +130,7 @@ export async function startGateway(
       requestIdInErrors(),
       ...layers.flatMap((layer) => layer.plugins ?? []),
     ],
-    ...Object.assign({}, ...layers.map((layer) => layer.serverOptions ?? {})),
+    ...mergeServerOptions(layers),
     formatError: (formatted) => maskError(formatted, undefined),
   });
   await apollo.start();
@@ -259,6 +258,22 @@ export async function startGateway(
       for (const layer of layers) await layer.stop?.();
     },
   };
+}
+
+/**
+ * Layers' Apollo constructor options, refusing two layers that set the same one: a silent
+ * overwrite would disable one of them (for example two persisted-query caches).
+ */
+function mergeServerOptions(layers: GatewayLayer[]): NonNullable<GatewayLayer['serverOptions']> {
+  const merged: NonNullable<GatewayLayer['serverOptions']> = {};
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer.serverOptions ?? {})) {
+      if (key in merged)
+        throw new Error(`gateway layers conflict: two layers set the Apollo option "${key}"`);
+      Object.assign(merged, { [key]: value });
+    }
+  }
+  return merged;
 }
 
 /** Puts the request id on every error so a user can quote it and an operator can grep the logs. */

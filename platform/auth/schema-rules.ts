@@ -3,7 +3,6 @@ import {
   parse,
   type ConstDirectiveNode,
   type DocumentNode,
-  type FieldDefinitionNode,
   type ObjectTypeDefinitionNode,
   type ObjectTypeExtensionNode,
 } from 'graphql';
@@ -48,7 +47,7 @@ export function accessRulesFromSdl(sdl: string | DocumentNode): AccessRules {
       rules.types.set(typeName, merge(rules.types.get(typeName), typeRequirement));
     for (const field of (definition as ObjectTypeDefinitionNode | ObjectTypeExtensionNode).fields ??
       []) {
-      const requirement = requirementOf((field as FieldDefinitionNode).directives ?? []);
+      const requirement = requirementOf(field.directives ?? []);
       if (requirement) rules.fields.set(`${typeName}.${field.name.value}`, requirement);
     }
   }

@@ -64,5 +64,5 @@ export function shieldRulesFromSdl(
       }
     }
   }
-  return tree as IRules;
+  return tree;
 }
