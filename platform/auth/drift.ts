@@ -1,5 +1,10 @@
-import { Kind, parse, type TypeNode } from 'graphql';
-import { accessRulesFromSdl, describeRequirement, requirementFor } from './schema-rules.ts';
+import { Kind, parse } from 'graphql';
+import {
+  accessRulesFromSdl,
+  describeRequirement,
+  requirementFor,
+  namedTypeOf,
+} from './schema-rules.ts';
 
 export interface SubgraphAccessSource {
   name: string;
@@ -9,10 +14,6 @@ export interface SubgraphAccessSource {
 }
 
 const rootTypes = new Set(['Query', 'Mutation', 'Subscription']);
-
-function namedType(type: TypeNode): string {
-  return type.kind === Kind.NAMED_TYPE ? type.name.value : namedType(type.type);
-}
 
 /**
  * Compares what the gateway enforces (directives in the composed supergraph) with what each
@@ -38,7 +39,7 @@ export function findAccessDrift(
       const typeName = definition.name.value;
       for (const field of definition.fields ?? []) {
         const coordinate = `${typeName}.${field.name.value}`;
-        const returnType = namedType(field.type);
+        const returnType = namedTypeOf(field.type);
         const atGateway = describeRequirement(
           requirementFor(gateway, typeName, field.name.value, returnType),
         );

@@ -5,6 +5,7 @@ import {
   type DocumentNode,
   type ObjectTypeDefinitionNode,
   type ObjectTypeExtensionNode,
+  type TypeNode,
 } from 'graphql';
 import type { Principal } from './principal.ts';
 import { isRole } from './roles.ts';
@@ -175,4 +176,9 @@ export function describeRequirement(requirement: AccessRequirement | null): stri
         .join('|')}`,
     );
   return parts.join(' ');
+}
+
+/** The named type at the bottom of a field's type (`[Foo!]!` → `Foo`). */
+export function namedTypeOf(type: TypeNode): string {
+  return type.kind === Kind.NAMED_TYPE ? type.name.value : namedTypeOf(type.type);
 }

@@ -1,19 +1,16 @@
-import { GraphQLError, Kind, type DocumentNode, type TypeNode } from 'graphql';
+import { GraphQLError, Kind, type DocumentNode } from 'graphql';
 import { allow, rule, type IRule, type IRules } from 'graphql-shield';
 import type { Principal } from './principal.ts';
 import {
   accessRulesFromSdl,
   decide,
   describeRequirement,
+  namedTypeOf,
   requirementFor,
   type AccessRequirement,
 } from './schema-rules.ts';
 
 const rootTypes = new Set(['Query', 'Mutation', 'Subscription']);
-
-function namedType(type: TypeNode): string {
-  return type.kind === Kind.NAMED_TYPE ? type.name.value : namedType(type.type);
-}
 
 const ruleCache = new Map<string, IRule>();
 
@@ -57,7 +54,12 @@ export function shieldRulesFromSdl(
     const typeName = definition.name.value;
     const fields = (tree[typeName] ??= {});
     for (const field of definition.fields ?? []) {
-      const requirement = requirementFor(rules, typeName, field.name.value, namedType(field.type));
+      const requirement = requirementFor(
+        rules,
+        typeName,
+        field.name.value,
+        namedTypeOf(field.type),
+      );
       if (requirement) fields[field.name.value] = ruleFor(requirement);
       else if (!rootTypes.has(typeName) || publicFields.has(`${typeName}.${field.name.value}`)) {
         fields[field.name.value] = allow;

@@ -22,8 +22,19 @@ export function traceFromHeader(header: string | string[] | undefined): TraceCon
   return { traceId: randomBytes(16).toString('hex'), spanId: newSpanId(), flags: '01' };
 }
 
+// Span ids are drawn from a pool refilled 512 at a time: one randomBytes call per subgraph fetch
+// showed up in the gateway's CPU profile.
+let pool = Buffer.alloc(0);
+let offset = 0;
+
 export function newSpanId(): string {
-  return randomBytes(8).toString('hex');
+  if (offset + 8 > pool.length) {
+    pool = randomBytes(4096);
+    offset = 0;
+  }
+  const id = pool.toString('hex', offset, offset + 8);
+  offset += 8;
+  return id;
 }
 
 /** The `traceparent` for a downstream call made from `trace`: same trace, a fresh span id. */

@@ -14,7 +14,7 @@ import { createLoaders, type IdentityContext } from './context.ts';
 import { exchangeApiKey } from './domain/api-keys.ts';
 import type { IdentityDeps } from './domain/deps.ts';
 import { createPasswordHasher } from './domain/passwords.ts';
-import { KeyRing } from './domain/signing-keys.ts';
+import { createKeyRing, type KeyRing } from './domain/signing-keys.ts';
 import { LoginThrottle } from './domain/throttle.ts';
 import { identityPermissions } from './permissions.ts';
 import { identityResolvers } from './resolvers.ts';
@@ -41,16 +41,7 @@ export async function startIdentity(
   const logger = runtime.logger.child({ service: 'identity' });
   const database = await createDomainDatabase({ config, domain: 'identity', logger, PrismaClient });
   const prisma = database.prisma;
-  const keys = new KeyRing({
-    prisma,
-    secret: config.secret,
-    alg: config.SIGNING_KEY_ALG,
-    issuer: config.issuer,
-    audience: config.TOKEN_AUDIENCE,
-    rotationSeconds: config.SIGNING_KEY_ROTATION_HOURS * 3600,
-    retiredKeyOverlapSeconds: config.ACCESS_TOKEN_TTL_SECONDS + 60,
-    logger,
-  });
+  const keys = createKeyRing(prisma, config, logger);
   await keys.initialize();
 
   const deps: IdentityDeps = {

@@ -13,6 +13,7 @@ import {
 } from 'jose';
 import { accessTokenType } from '../../../platform/auth/access-token.ts';
 import type { Role, Tier } from '../../../platform/auth/roles.ts';
+import type { Config } from '../../../platform/config.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import type { PrismaClient } from '../../../generated/prisma/identity/client.ts';
 
@@ -193,4 +194,19 @@ export class KeyRing {
     ]).toString('utf8');
     return JSON.parse(text) as JWK;
   }
+}
+
+/** The key ring as the identity service configures it (shared by the service and `keys rotate`). */
+export function createKeyRing(prisma: PrismaClient, config: Config, logger: Logger): KeyRing {
+  return new KeyRing({
+    prisma,
+    secret: config.secret,
+    alg: config.SIGNING_KEY_ALG,
+    issuer: config.issuer,
+    audience: config.TOKEN_AUDIENCE,
+    rotationSeconds: config.SIGNING_KEY_ROTATION_HOURS * 3600,
+    // Retired keys stay published for the longest access-token lifetime plus a minute of skew.
+    retiredKeyOverlapSeconds: config.ACCESS_TOKEN_TTL_SECONDS + 60,
+    logger,
+  });
 }
