@@ -2,7 +2,7 @@ import type { Config } from '../../platform/config.ts';
 import { createDomainDatabase } from '../../platform/db/domain.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { PrismaClient } from '../../generated/prisma/identity/client.ts';
-import { createKeyRing, type KeyRing } from './domain/signing-keys.ts';
+import { createKeyRing } from './domain/signing-keys.ts';
 
 /** `lotabots keys rotate`: a new signing key now; running replicas pick it up within a minute. */
 export async function rotateSigningKey(config: Config, logger: Logger): Promise<string> {

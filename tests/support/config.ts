@@ -26,6 +26,9 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     // Cheaper scrypt than production's default so suites that sign up many users stay fast;
     // the production parameters are asserted in the password tests.
     PASSWORD_HASH_LOG2N: '14',
+    // Every suite's sign-ups and logins are anonymous operations from 127.0.0.1, which would
+    // exhaust the per-IP rate limit; tests/gateway/rate-limit.test.ts sets its own small limits.
+    RATE_LIMIT_ANONYMOUS: '1000000',
     DATABASE_URL: process.env.DATABASE_URL,
     DATABASE_SCHEMA_PREFIX: `t${id}_`,
     REDIS_URL: process.env.REDIS_URL,
