@@ -71,7 +71,18 @@ export async function startGateway(
     audience: config.TOKEN_AUDIENCE,
   });
   const apiKeys = new ApiKeyExchange(`${identityBase}/auth/api-key-token`, runtime.events, logger);
-  await apiKeys.start();
+  // Revocation events matter, but a bus that is down must not keep the gateway from starting
+  // (ioredis would retry for over a minute): wait briefly, then let the subscription finish in
+  // the background. Until it does, a revoked key keeps working at most until its cached token
+  // expires (5 minutes); /readyz reports the bus as down meanwhile.
+  const subscribed = apiKeys.start().then(
+    () => true,
+    (error: unknown) => {
+      logger.error({ err: error }, 'API key revocation events unavailable');
+      return false;
+    },
+  );
+  await Promise.race([subscribed, new Promise((resolveTimer) => setTimeout(resolveTimer, 5_000).unref())]);
 
   // The supergraph comes from the committed file (watched for changes), from the subgraphs'
   // introspection, or from Apollo Uplink; the layers always see the one the gateway serves.

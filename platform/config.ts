@@ -84,7 +84,7 @@ const envSchema = z.object({
   RATE_LIMIT_FREE: positiveInt.default(1_000),
   RATE_LIMIT_PRO: positiveInt.default(10_000),
   RATE_LIMIT_ENTERPRISE: positiveInt.default(100_000),
-  RATE_LIMIT_ANONYMOUS: positiveInt.default(300),
+  RATE_LIMIT_ANONYMOUS: positiveInt.default(1_000),
   MAX_QUERY_DEPTH: positiveInt.default(15),
   MAX_QUERY_ALIASES: positiveInt.default(30),
   MAX_ROOT_FIELDS: positiveInt.default(20),
