@@ -82,7 +82,10 @@ export async function startGateway(
       return false;
     },
   );
-  await Promise.race([subscribed, new Promise((resolveTimer) => setTimeout(resolveTimer, 5_000).unref())]);
+  await Promise.race([
+    subscribed,
+    new Promise((resolveTimer) => setTimeout(resolveTimer, 5_000).unref()),
+  ]);
 
   // The supergraph comes from the committed file (watched for changes), from the subgraphs'
   // introspection, or from Apollo Uplink; the layers always see the one the gateway serves.
