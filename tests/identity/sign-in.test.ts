@@ -9,6 +9,7 @@ import {
   startTestSupergraph,
   type TestSupergraph,
 } from '../support/supergraph.ts';
+import { loginMutation } from './helpers.ts';
 
 let supergraph: TestSupergraph;
 beforeAll(async () => {
@@ -18,22 +19,6 @@ afterAll(async () => {
   await supergraph.stop();
 });
 
-const loginMutation = /* GraphQL */ `
-  mutation Login($input: LoginInput!) {
-    login(input: $input) {
-      accessToken
-      refreshToken
-      expiresIn
-      user {
-        email
-      }
-      organization {
-        id
-        name
-      }
-    }
-  }
-`;
 const meQuery = /* GraphQL */ `
   {
     me {
