@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { unauthenticated } from '../platform/errors.ts';
 import type { EventBus } from '../platform/events/index.ts';
+import { apiKeyRevokedTopic } from '../platform/events/topics.ts';
 import type { Logger } from '../platform/logger.ts';
 
-const revokedTopic = 'identity.api-key.revoked';
 const maxEntries = 10_000;
 /** Refresh this long before the minted token expires, so a request never forwards a dying token. */
 const refreshMarginMs = 30_000;
@@ -30,7 +30,7 @@ export class ApiKeyExchange {
   ) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.events.subscribe(revokedTopic, (payload) => {
+    this.unsubscribe = await this.events.subscribe(apiKeyRevokedTopic, (payload) => {
       const prefix = (payload as { prefix?: unknown }).prefix;
       if (typeof prefix !== 'string') return;
       for (const [hash, entry] of this.cache) if (entry.prefix === prefix) this.cache.delete(hash);

@@ -1,7 +1,7 @@
 import type { ApolloServer, BaseContext, HTTPGraphQLRequest } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readBody, sendJson, type RequestScope, type RouteHandler } from './server.ts';
+import { readBody, sendJson, type RequestScope, type RouteHandler } from './server.ts';
 
 /**
  * Serves an Apollo Server (gateway or subgraph) on a route of `createHttpServer`. Bodies are
@@ -84,4 +84,3 @@ function sendGraphQLError(
   });
 }
 
-export { HttpError };

@@ -3,7 +3,8 @@ import type { Principal } from '../../../platform/auth/principal.ts';
 import { roleAtLeast, type Role } from '../../../platform/auth/roles.ts';
 import { badInput, forbidden, notFound, unauthenticated } from '../../../platform/errors.ts';
 import type { ApiKey } from '../../../generated/prisma/identity/client.ts';
-import { apiKeyRevokedTopic, type IdentityDeps } from './deps.ts';
+import { apiKeyRevokedTopic } from '../../../platform/events/topics.ts';
+import type { IdentityDeps } from './deps.ts';
 import { cleanName, isUuid } from './validation.ts';
 
 /**
@@ -17,10 +18,6 @@ export const apiKeyTokenTtlSeconds = 300;
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
-}
-
-export function looksLikeApiKey(credential: string): boolean {
-  return credential.startsWith('lb_');
 }
 
 export async function createApiKey(

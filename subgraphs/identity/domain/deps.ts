@@ -16,6 +16,3 @@ export interface IdentityDeps {
   config: Config;
   logger: Logger;
 }
-
-/** Event published when an API key is revoked, so gateways drop cached exchanges at once. */
-export const apiKeyRevokedTopic = 'identity.api-key.revoked';
