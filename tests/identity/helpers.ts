@@ -1,4 +1,8 @@
-import type { GraphQLResponse, TestSupergraph } from '../support/supergraph.ts';
+import {
+  authPayloadFields,
+  type GraphQLResponse,
+  type TestSupergraph,
+} from '../support/supergraph.ts';
 
 /** The claims of a JWT, decoded without verification (the tests check what the server issued). */
 export function decodeJwtPayload(token: string): Record<string, unknown> {
@@ -63,36 +67,19 @@ export function identityDirect<T = Record<string, unknown>>(
 export const loginMutation = /* GraphQL */ `
   mutation Login($input: LoginInput!) {
     login(input: $input) {
-      accessToken
-      refreshToken
-      expiresIn
-      user {
-        id
-        email
-      }
-      organization {
-        id
-        name
-      }
+      ...AuthPayloadFields
     }
   }
+  ${authPayloadFields}
 `;
 
 export const refreshMutation = /* GraphQL */ `
   mutation Refresh($input: RefreshTokenInput!) {
     refreshToken(input: $input) {
-      accessToken
-      refreshToken
-      expiresIn
-      user {
-        id
-        email
-      }
-      organization {
-        id
-      }
+      ...AuthPayloadFields
     }
   }
+  ${authPayloadFields}
 `;
 
 export interface AuthPayload {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../support/config.ts';
 import {
+  authPayloadFields,
   errorCode,
   newAccount,
   signUp,
@@ -57,19 +58,10 @@ const inviteMutation = /* GraphQL */ `
 const acceptMutation = /* GraphQL */ `
   mutation Accept($input: AcceptInvitationInput!) {
     acceptInvitation(input: $input) {
-      accessToken
-      refreshToken
-      expiresIn
-      user {
-        id
-        email
-      }
-      organization {
-        id
-        name
-      }
+      ...AuthPayloadFields
     }
   }
+  ${authPayloadFields}
 `;
 const entitiesQuery = /* GraphQL */ `
   query ($r: [_Any!]!) {

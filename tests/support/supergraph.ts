@@ -89,24 +89,32 @@ export function newAccount(label = 'user'): {
   };
 }
 
+/** The AuthPayload fields every sign-in style mutation in the tests selects. */
+export const authPayloadFields = /* GraphQL */ `
+  fragment AuthPayloadFields on AuthPayload {
+    accessToken
+    refreshToken
+    expiresIn
+    user {
+      id
+      email
+    }
+    organization {
+      id
+      name
+      slug
+      tier
+    }
+  }
+`;
+
 export const signUpMutation = /* GraphQL */ `
   mutation SignUp($input: SignUpInput!) {
     signUp(input: $input) {
-      accessToken
-      refreshToken
-      expiresIn
-      user {
-        id
-        email
-      }
-      organization {
-        id
-        name
-        slug
-        tier
-      }
+      ...AuthPayloadFields
     }
   }
+  ${authPayloadFields}
 `;
 
 export interface SignedUp {
