@@ -83,4 +83,3 @@ function sendGraphQLError(
     errors: [{ message, extensions: { code, requestId: scope.requestId } }],
   });
 }
-
