@@ -8,11 +8,11 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
  */
 function subgraph(
   name: string,
-  options: { context: string; mappers?: Record<string, string> },
+  options: { context: string; mappers?: Record<string, string>; schema?: string },
 ): CodegenConfig['generates'] {
   return {
     [`generated/graphql/${name}/resolvers-types.ts`]: {
-      schema: `subgraphs/${name}/schema.graphql`,
+      schema: options.schema ?? `subgraphs/${name}/schema.graphql`,
       plugins: ['typescript', 'typescript-resolvers'],
       config: {
         federation: true,
@@ -43,6 +43,17 @@ const config: CodegenConfig = {
         Membership: '../../../subgraphs/identity/domain/members.ts#MembershipWithInvite',
         ApiKey: '../../prisma/identity/client.ts#ApiKey as ApiKeyModel',
         AuthPayload: '../../../subgraphs/identity/domain/sessions.ts#AuthResult',
+      },
+    }),
+    // The gpu-agent lives in its own top-level folder: it is a subgraph and a node collector.
+    ...subgraph('gpu-agent', {
+      schema: 'gpu-agent/subgraph/schema.graphql',
+      context: '../../../gpu-agent/subgraph/context.ts#GpuAgentContext',
+      mappers: {
+        GpuNode: '../../../gpu-agent/fleet/fleet-state.ts#NodeRecord',
+        Gpu: '../../../gpu-agent/subgraph/mappers.ts#GpuParent',
+        MigInstance: '../../../gpu-agent/model.ts#MigInstanceState',
+        MigOperation: '../../prisma/gpu-agent/client.ts#MigCommand',
       },
     }),
   },

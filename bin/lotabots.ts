@@ -3,7 +3,11 @@ import { ConfigError, applyProcessSettings, loadConfig, type Config } from '../p
 import { runDbCommand } from '../platform/db/cli.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { createRuntime } from '../platform/runtime.ts';
-import { gatewayDefaultPort, subgraphModules } from '../platform/services.ts';
+import {
+  gatewayDefaultPort,
+  standaloneIdentityUrl,
+  subgraphModules,
+} from '../platform/services.ts';
 import type { RunningService } from '../platform/subgraph-server.ts';
 import { startSupergraph } from '../platform/supergraph.ts';
 import { startGateway } from '../gateway/index.ts';
@@ -65,11 +69,12 @@ async function start(service: string | undefined, config: Config, logger: Logger
     if (service === 'gateway') {
       const subgraphUrls = Object.fromEntries(readSubgraphs().map((s) => [s.name, s.url]));
       if (config.SUBGRAPH_IDENTITY_URL) subgraphUrls.identity = config.SUBGRAPH_IDENTITY_URL;
+      if (config.SUBGRAPH_GPU_AGENT_URL) subgraphUrls['gpu-agent'] = config.SUBGRAPH_GPU_AGENT_URL;
       running = await startGateway(runtime, {
         host: config.HOST,
         port: config.PORT === gatewayDefaultPort ? gatewayDefaultPort : config.PORT,
         subgraphUrls,
-        identityUrl: subgraphUrls.identity ?? 'http://localhost:4001/graphql',
+        identityUrl: standaloneIdentityUrl(subgraphUrls.identity),
       });
     } else {
       const module = subgraphModules.find((m) => m.name === service);
@@ -79,7 +84,11 @@ async function start(service: string | undefined, config: Config, logger: Logger
       }
       // Run alone, a subgraph listens on PORT when it is set explicitly, else on its own default.
       const port = config.PORT === gatewayDefaultPort ? module.defaultPort : config.PORT;
-      running = await module.start(runtime, { host: config.HOST, port });
+      running = await module.start(
+        runtime,
+        { host: config.HOST, port },
+        { identityUrl: standaloneIdentityUrl(config.SUBGRAPH_IDENTITY_URL) },
+      );
     }
     stop = async () => {
       await running.stop();

@@ -30,7 +30,7 @@ import {
   runReadiness,
   type RunningService,
 } from '../platform/subgraph-server.ts';
-import { ApiKeyExchange } from './api-keys.ts';
+import { ApiKeyExchange } from '../platform/auth/api-key-exchange.ts';
 import type { GatewayContext } from './context.ts';
 import { createGatewayLayers, type GatewayLayer } from './extensions.ts';
 import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';

@@ -77,6 +77,7 @@ const envSchema = z.object({
   APOLLO_GRAPH_REF: z.string().min(1).optional(),
   APOLLO_TELEMETRY_DISABLED: bool.default('true'),
   SUBGRAPH_IDENTITY_URL: url.optional(),
+  SUBGRAPH_GPU_AGENT_URL: url.optional(),
 
   RATE_LIMIT_ENABLED: bool.default('true'),
   RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
@@ -99,6 +100,26 @@ const envSchema = z.object({
   CSRF_PREVENTION: bool.default('true'),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
   SUPERGRAPH_WATCH: bool.default('true'),
+  GPU_SOURCE: z.enum(['auto', 'nvidia-smi', 'simulator', 'replay']).default('auto'),
+  NVIDIA_SMI_PATH: z.string().min(1).default('nvidia-smi'),
+  NVIDIA_SMI_TIMEOUT_MS: positiveInt.default(10_000),
+  GPU_REPLAY_DIR: z.string().min(1).optional(),
+  GPU_SIMULATED_GPUS: z
+    .string()
+    .regex(
+      /^(H100-80GB|A100-80GB|A100-40GB|H200-141GB)(:mig)?(,(H100-80GB|A100-80GB|A100-40GB|H200-141GB)(:mig)?)*$/,
+      'must be a comma-separated list of H100-80GB, A100-80GB, A100-40GB, H200-141GB, each optionally with :mig',
+    )
+    .default(
+      'H100-80GB:mig,H100-80GB:mig,H100-80GB,H100-80GB,A100-80GB:mig,A100-80GB,A100-40GB:mig,A100-40GB',
+    ),
+  GPU_AGENT_INTERVAL_SECONDS: positiveInt.max(3600).default(5),
+  GPU_NODE_OFFLINE_AFTER_SECONDS: positiveInt.default(30),
+  GPU_MIG_COMMAND_TIMEOUT_SECONDS: positiveInt.max(600).default(30),
+  GPU_AGENT_ENDPOINT: url.optional(),
+  GPU_AGENT_API_KEY: z.string().startsWith('lb_', 'must be an API key (lb_…)').optional(),
+  GPU_AGENT_HOSTNAME: z.string().min(1).max(253).optional(),
+  GPU_DEMO_NODE: bool.default('true'),
   LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),
   LOTABOTS_DEMO_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
 });

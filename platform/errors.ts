@@ -37,7 +37,9 @@ export const forbidden = (message: string) => new DomainError('FORBIDDEN', messa
 export const badInput = (message: string, details: Record<string, unknown> = {}) =>
   new DomainError('BAD_USER_INPUT', message, details);
 export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
-export const conflict = (message: string) => new DomainError('CONFLICT', message);
+/** `reason` names which conflict (e.g. NVIDIA's `IN_USE`) for clients that branch on it. */
+export const conflict = (message: string, reason?: string) =>
+  new DomainError('CONFLICT', message, reason ? { reason } : {});
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new DomainError('RATE_LIMITED', message, {
     retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)),

@@ -2,6 +2,14 @@ import type { Runtime } from './runtime.ts';
 import type { RunningService } from './subgraph-server.ts';
 import { startIdentity } from '../subgraphs/identity/index.ts';
 import { identityPublicRootFields } from '../subgraphs/identity/permissions.ts';
+import { startGpuAgent } from '../gpu-agent/subgraph/index.ts';
+import { gpuAgentPublicRootFields } from '../gpu-agent/subgraph/permissions.ts';
+
+/** What a subgraph needs to know of the others when it starts. */
+export interface Peers {
+  /** identity's /graphql URL: its key set verifies tokens, its exchange turns API keys into tokens. */
+  identityUrl: string;
+}
 
 /** A subgraph this build can run, with the port it takes when run alone. */
 export interface SubgraphModule {
@@ -9,7 +17,11 @@ export interface SubgraphModule {
   defaultPort: number;
   /** Root fields served without an auth directive; checked against the SDL by a test. */
   publicRootFields: string[];
-  start(runtime: Runtime, listen: { host: string; port: number }): Promise<RunningService>;
+  start(
+    runtime: Runtime,
+    listen: { host: string; port: number },
+    peers: Peers,
+  ): Promise<RunningService>;
 }
 
 /**
@@ -21,8 +33,19 @@ export const subgraphModules: SubgraphModule[] = [
     name: 'identity',
     defaultPort: 4001,
     publicRootFields: identityPublicRootFields,
-    start: startIdentity,
+    start: (runtime, listen) => startIdentity(runtime, listen),
+  },
+  {
+    name: 'gpu-agent',
+    defaultPort: 4006,
+    publicRootFields: gpuAgentPublicRootFields,
+    start: startGpuAgent,
   },
 ];
 
 export const gatewayDefaultPort = 4000;
+
+/** identity's URL for a service started alone: SUBGRAPH_IDENTITY_URL, else its default port. */
+export function standaloneIdentityUrl(configured: string | undefined): string {
+  return configured ?? 'http://localhost:4001/graphql';
+}

@@ -32,8 +32,11 @@ export async function startSupergraph(
   const subgraphs: RunningService[] = [];
   try {
     await runtime.objects.ensureBucket();
+    let identityUrl = '';
     for (const module of subgraphModules) {
-      subgraphs.push(await module.start(runtime, { host: '127.0.0.1', port: 0 }));
+      const service = await module.start(runtime, { host: '127.0.0.1', port: 0 }, { identityUrl });
+      if (module.name === 'identity') identityUrl = service.url;
+      subgraphs.push(service);
     }
     const identity = subgraphs.find((s) => s.name === 'identity') as IdentityService;
     const gateway = await startGateway(runtime, {

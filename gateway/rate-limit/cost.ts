@@ -141,8 +141,11 @@ function directiveNames(document: DocumentNode): { cost: string; listSize: strin
           if (typeof name === 'string') imported.set(name, typeof as === 'string' ? as : name);
         }
       }
+      // Link spec: the directive named like the spec itself (`@cost` of cost/v0.1) is reachable
+      // as `@<namespace>` without importing it; every other one is `@<namespace>__<name>`.
       const local = (name: string) =>
-        imported.get(`@${name}`)?.replace(/^@/, '') ?? `${namespace}__${name}`;
+        imported.get(`@${name}`)?.replace(/^@/, '') ??
+        (name === 'cost' ? namespace : `${namespace}__${name}`);
       return { cost: local('cost'), listSize: local('listSize') };
     }
   }

@@ -5,3 +5,15 @@
 
 /** An API key was revoked: `{ prefix: string; apiKeyId: string }`. Gateways drop cached exchanges. */
 export const apiKeyRevokedTopic = 'identity.api-key.revoked';
+
+/**
+ * A GPU node's agent reported: `{ id, organizationId, hostname, lastSeenAt, snapshot }`. Every
+ * gpu-agent replica keeps the freshest state per node from these.
+ */
+export const gpuNodeSnapshotTopic = 'gpu-agent.node.snapshot';
+
+/** MIG commands wait for a node: `{ nodeId }`. Wakes the replica holding that agent's poll. */
+export const gpuNodeCommandsTopic = 'gpu-agent.node.commands';
+
+/** A MIG command finished: `{ commandId }`. Wakes the replica waiting to answer the mutation. */
+export const gpuCommandCompletedTopic = 'gpu-agent.command.completed';

@@ -327,8 +327,8 @@ describe(`rate limit refill (${backends.events})`, () => {
   });
 });
 
-// The composed supergraph carries no demand-control directives yet; this schema shows how the
-// estimator reads them once subgraphs add @cost/@listSize (names as composition links them).
+// The schema as @apollo/composition links the cost spec (it imports @listSize and names the
+// spec-named @cost without a prefix, as the link spec says); gpu-agent's SDL uses both.
 describe('cost directives from the supergraph', () => {
   const sdl = /* GraphQL */ `
     schema
@@ -337,7 +337,7 @@ describe('cost directives from the supergraph', () => {
       query: Query
     }
     directive @link(url: String, as: String, import: [String]) repeatable on SCHEMA
-    directive @cost__cost(weight: Int!) on FIELD_DEFINITION | OBJECT | ARGUMENT_DEFINITION
+    directive @cost(weight: Int!) on FIELD_DEFINITION | OBJECT | ARGUMENT_DEFINITION
     directive @listSize(
       assumedSize: Int
       slicingArguments: [String!]
@@ -346,7 +346,7 @@ describe('cost directives from the supergraph', () => {
     ) on FIELD_DEFINITION
     type Query {
       items(first: Int, last: Int): [Item] @listSize(slicingArguments: ["first", "last"])
-      page(first: Int = 5, filter: String @cost__cost(weight: 7)): Page
+      page(first: Int = 5, filter: String @cost(weight: 7)): Page
         @listSize(
           slicingArguments: ["first"]
           sizedFields: ["edges"]
@@ -354,9 +354,9 @@ describe('cost directives from the supergraph', () => {
         )
       fixed: [Item] @listSize(assumedSize: 3)
       plain: [Item]
-      report: Int @cost__cost(weight: 50)
+      report: Int @cost(weight: 50)
     }
-    type Item @cost__cost(weight: 3) {
+    type Item @cost(weight: 3) {
       id: ID
     }
     type Page {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { unauthenticated } from '../platform/errors.ts';
-import type { EventBus } from '../platform/events/index.ts';
-import { apiKeyRevokedTopic } from '../platform/events/topics.ts';
-import type { Logger } from '../platform/logger.ts';
+import { unauthenticated } from '../errors.ts';
+import type { EventBus } from '../events/index.ts';
+import { apiKeyRevokedTopic } from '../events/topics.ts';
+import type { Logger } from '../logger.ts';
 
 const maxEntries = 10_000;
 /** Refresh this long before the minted token expires, so a request never forwards a dying token. */

@@ -1,0 +1,142 @@
+import type { EventBus, Unsubscribe } from '../../platform/events/index.ts';
+import { gpuNodeSnapshotTopic } from '../../platform/events/topics.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { Prisma, PrismaClient } from '../../generated/prisma/gpu-agent/client.ts';
+import type { GpuState, NodeSnapshot } from '../model.ts';
+
+/** A node as the subgraph serves it: who owns it and the freshest state its agent reported. */
+export interface NodeRecord {
+  id: string;
+  organizationId: string;
+  hostname: string;
+  lastSeenAt: Date;
+  snapshot: NodeSnapshot | null;
+}
+
+interface SnapshotEvent {
+  id: string;
+  organizationId: string;
+  hostname: string;
+  lastSeenAt: string;
+  snapshot: NodeSnapshot | null;
+}
+
+/**
+ * The fleet as one replica sees it. Every replica keeps the freshest snapshot per node in memory,
+ * fed by snapshot events (Redis pub/sub across replicas, in-process otherwise), so `gpuNodes` for
+ * a fleet of hundreds of nodes is a map lookup, not a JSON scan in the database. The database holds
+ * the same state durably: a new replica loads it at start, and a periodic reload repairs events
+ * lost while the bus was down (pub/sub is at most once).
+ */
+export class FleetState {
+  private readonly byOrganization = new Map<string, Map<string, NodeRecord>>();
+  private readonly nodeOfGpu = new Map<string, string>();
+  private unsubscribe: Unsubscribe | null = null;
+  private reloadTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly events: EventBus,
+    private readonly logger: Logger,
+    private readonly offlineAfterMs: number,
+  ) {}
+
+  async start(reloadEveryMs = 30_000): Promise<void> {
+    this.unsubscribe = await this.events.subscribe(gpuNodeSnapshotTopic, (payload) => {
+      const event = payload as SnapshotEvent;
+      this.apply({ ...event, lastSeenAt: new Date(event.lastSeenAt) });
+    });
+    await this.reload();
+    this.reloadTimer = setInterval(
+      () =>
+        void this.reload().catch((err: unknown) =>
+          this.logger.warn({ err }, 'fleet reload failed'),
+        ),
+      reloadEveryMs,
+    );
+    this.reloadTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
+    await this.unsubscribe?.();
+  }
+
+  /** Reads every node from the database; newer in-memory state (from events) is kept. */
+  async reload(): Promise<void> {
+    const rows = await this.prisma.gpuNode.findMany({
+      select: { id: true, organizationId: true, hostname: true, lastSeenAt: true, snapshot: true },
+    });
+    for (const row of rows) {
+      this.apply({ ...row, snapshot: row.snapshot as NodeSnapshot | null });
+    }
+  }
+
+  /** Keeps `record` unless this replica already holds a fresher report for the node. */
+  apply(record: NodeRecord): void {
+    let nodes = this.byOrganization.get(record.organizationId);
+    if (!nodes) {
+      nodes = new Map();
+      this.byOrganization.set(record.organizationId, nodes);
+    }
+    const current = nodes.get(record.id);
+    if (current && current.lastSeenAt > record.lastSeenAt) return;
+    for (const gpu of current?.snapshot?.gpus ?? []) this.nodeOfGpu.delete(gpu.uuid);
+    nodes.set(record.id, record);
+    for (const gpu of record.snapshot?.gpus ?? []) this.nodeOfGpu.set(gpu.uuid, record.id);
+  }
+
+  /** The organization's nodes, ordered by hostname. */
+  nodesOf(organizationId: string): NodeRecord[] {
+    const nodes = [...(this.byOrganization.get(organizationId)?.values() ?? [])];
+    return nodes.sort((a, b) => a.hostname.localeCompare(b.hostname));
+  }
+
+  /** One node, only when it belongs to `organizationId`. */
+  node(organizationId: string, id: string): NodeRecord | null {
+    return this.byOrganization.get(organizationId)?.get(id) ?? null;
+  }
+
+  /** The GPU with `uuid` and its node, only when the node belongs to `organizationId`. */
+  gpu(organizationId: string, uuid: string): { node: NodeRecord; gpu: GpuState } | null {
+    const nodeId = this.nodeOfGpu.get(uuid);
+    const node = nodeId ? this.node(organizationId, nodeId) : null;
+    const gpu = node?.snapshot?.gpus.find((g) => g.uuid === uuid);
+    return node && gpu ? { node, gpu } : null;
+  }
+
+  online(node: NodeRecord, now = Date.now()): boolean {
+    return now - node.lastSeenAt.getTime() <= this.offlineAfterMs;
+  }
+
+  /** Enrolls (or finds again) the node `hostname` of an organization. */
+  async enroll(organizationId: string, hostname: string, enrolledBy: string): Promise<NodeRecord> {
+    const row = await this.prisma.gpuNode.upsert({
+      where: { organizationId_hostname: { organizationId, hostname } },
+      create: { organizationId, hostname, enrolledBy },
+      update: {},
+      select: { id: true, organizationId: true, hostname: true, lastSeenAt: true, snapshot: true },
+    });
+    const record = { ...row, snapshot: row.snapshot as NodeSnapshot | null };
+    this.apply(record);
+    return record;
+  }
+
+  /** Stores an agent's report durably, then tells every replica. */
+  async report(node: NodeRecord, snapshot: NodeSnapshot): Promise<NodeRecord> {
+    const lastSeenAt = new Date();
+    await this.prisma.gpuNode.update({
+      where: { id: node.id },
+      data: { lastSeenAt, snapshot: snapshot as unknown as Prisma.InputJsonValue },
+    });
+    const record: NodeRecord = { ...node, lastSeenAt, snapshot };
+    this.apply(record);
+    const event: SnapshotEvent = { ...record, lastSeenAt: lastSeenAt.toISOString() };
+    await this.events
+      .publish(gpuNodeSnapshotTopic, event)
+      .catch((err: unknown) =>
+        this.logger.warn({ err, nodeId: node.id }, 'snapshot event not published'),
+      );
+    return record;
+  }
+}
