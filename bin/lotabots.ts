@@ -13,6 +13,10 @@ import { startSupergraph } from '../platform/supergraph.ts';
 import { startGateway } from '../gateway/index.ts';
 import { composeSupergraph, readSubgraphs, supergraphPath } from '../schema/compose.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { createHttpFleetLink } from '../gpu-agent/agent/fleet-link.ts';
+import { startNodeAgent } from '../gpu-agent/agent/node-agent.ts';
+import { createGpuSource } from '../gpu-agent/agent/select-source.ts';
 
 const usage = `Usage: lotabots <command>
 
@@ -21,6 +25,8 @@ const usage = `Usage: lotabots <command>
   db migrate …          database migrations (see "lotabots db --help")
   compose [--check]     compose schema/supergraph.graphql from the subgraphs' SDL
   keys rotate           rotate the identity service's token-signing key
+  agent                 the GPU node agent: reads this node's GPUs (GPU_SOURCE) and reports to
+                        GPU_AGENT_ENDPOINT with GPU_AGENT_API_KEY (an OPERATOR key)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -37,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(rest[0], config, logger);
+    case 'agent':
+      return agent(config, logger);
     case 'db':
       return runDbCommand(rest, config, logger);
     case 'keys':
@@ -96,6 +104,12 @@ async function start(service: string | undefined, config: Config, logger: Logger
     };
     process.stdout.write(`${service} listening at ${running.url}\n`);
   }
+  await waitForSignal(logger, stop);
+  return 0;
+}
+
+/** Resolves after SIGINT/SIGTERM once `stop` finished (or 15 s passed: then the process exits 1). */
+async function waitForSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolvePromise) => {
     const shutdown = (signal: string) => {
       logger.info({ signal }, 'shutting down');
@@ -112,6 +126,25 @@ async function start(service: string | undefined, config: Config, logger: Logger
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   });
+}
+
+async function agent(config: Config, logger: Logger): Promise<number> {
+  if (!config.GPU_AGENT_ENDPOINT || !config.GPU_AGENT_API_KEY) {
+    process.stderr.write(
+      'lotabots agent needs GPU_AGENT_ENDPOINT (the gpu-agent service URL) and GPU_AGENT_API_KEY (an lb_… key with the OPERATOR role)\n',
+    );
+    return 2;
+  }
+  const apiKey = config.GPU_AGENT_API_KEY;
+  const hostname = config.GPU_AGENT_HOSTNAME ?? osHostname();
+  const running = await startNodeAgent({
+    source: await createGpuSource(config, hostname, logger),
+    link: createHttpFleetLink({ endpoint: config.GPU_AGENT_ENDPOINT, credential: () => apiKey }),
+    hostname,
+    logger,
+  });
+  process.stdout.write(`gpu node agent for ${hostname} reporting as node ${running.nodeId}\n`);
+  await waitForSignal(logger, () => running.stop());
   return 0;
 }
 

@@ -6,6 +6,8 @@ import type { RunningService } from './subgraph-server.ts';
 import { startGateway } from '../gateway/index.ts';
 import type { IdentityService } from '../subgraphs/identity/index.ts';
 import { ensureDemoAccount, type DemoAccount } from '../subgraphs/identity/domain/demo.ts';
+import { startEmbeddedAgent } from '../gpu-agent/agent/embedded-agent.ts';
+import type { NodeAgent } from '../gpu-agent/agent/node-agent.ts';
 
 export interface RunningSupergraph {
   runtime: Runtime;
@@ -15,6 +17,8 @@ export interface RunningSupergraph {
   /** Where clients connect, e.g. http://localhost:4000/graphql. */
   url: string;
   demo: DemoAccount | null;
+  /** The demo organization's GPU node agent (GPU_DEMO_NODE), when one runs. */
+  demoNodeAgent: NodeAgent | null;
   stop(): Promise<void>;
 }
 
@@ -53,6 +57,25 @@ export async function startSupergraph(
             config.LOTABOTS_DEMO_EMAIL,
             config.LOTABOTS_DEMO_PASSWORD,
           );
+    const gpuAgent = subgraphs.find((s) => s.name === 'gpu-agent');
+    const demoNodeAgent =
+      demo && gpuAgent && config.GPU_DEMO_NODE
+        ? await startEmbeddedAgent({
+            config,
+            logger,
+            gpuAgentUrl: gpuAgent.url,
+            mintToken: async (ttlSeconds) =>
+              (
+                await identity.keys.signAccessToken({
+                  subject: 'agent:embedded',
+                  organizationId: demo.organizationId,
+                  role: 'OPERATOR',
+                  tier: 'ENTERPRISE',
+                  ttlSeconds,
+                })
+              ).token,
+          })
+        : null;
     return {
       runtime,
       gateway,
@@ -60,7 +83,9 @@ export async function startSupergraph(
       identity,
       url: gateway.url,
       demo,
+      demoNodeAgent,
       async stop() {
+        await demoNodeAgent?.stop();
         await gateway.stop();
         for (const service of [...subgraphs].reverse()) await service.stop();
         await runtime.close();
