@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
+import {
+  createApiKey,
+  enrollSimulatedNode,
+  gpuAgentUrl,
+  type SimulatedNode,
+} from '../support/gpu.ts';
 import {
   errorCode,
   signUp,
@@ -290,5 +295,31 @@ describe('GPU nodes and MIG through the gateway', () => {
     );
     expect(errorCode(create)).toBe('NOT_FOUND');
     expect((await gpuState(h100)).migInstances).toEqual([]);
+
+    // Scoped in the subgraph itself: entity lookups sent straight to gpu-agent with the other
+    // tenant's token (as a compromised or buggy gateway might) resolve to null, and the owner's
+    // token resolves the same references.
+    const entities = async (token: string) => {
+      const response = await fetch(gpuAgentUrl(supergraph), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({
+          query:
+            'query($r: [_Any!]!) { _entities(representations: $r) { ... on GpuNode { hostname } ... on Gpu { name } } }',
+          variables: {
+            r: [
+              { __typename: 'GpuNode', id: node.agent.nodeId },
+              { __typename: 'Gpu', uuid: h100 },
+            ],
+          },
+        }),
+      });
+      return ((await response.json()) as { data: { _entities: unknown[] } }).data._entities;
+    };
+    expect(await entities(other.accessToken)).toEqual([null, null]);
+    expect(await entities(owner.accessToken)).toEqual([
+      { hostname: 'dgx-h100-01' },
+      { name: 'NVIDIA H100 80GB HBM3' },
+    ]);
   });
 });
