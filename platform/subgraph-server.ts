@@ -1,9 +1,12 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { GraphQLError, type DocumentNode } from 'graphql';
-import { applyMiddleware } from 'graphql-middleware';
+import { GraphQLError, isObjectType, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { applyMiddleware, type IMiddlewareFieldMap } from 'graphql-middleware';
 import { allow, deny, shield, type IRules } from 'graphql-shield';
 import type { IncomingMessage, Server } from 'node:http';
 import type { AccessTokenVerifier } from './auth/access-token.ts';
@@ -78,15 +81,17 @@ export async function startSubgraphServer<TContext extends BaseContext>(
   },
 ): Promise<RunningService> {
   const { config, logger, metrics } = deps;
-  const schema = applyMiddleware(
-    buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers }]),
-    shield(withFederationRules(definition.permissions), {
-      fallbackRule: deny,
-      fallbackError: forbiddenByDefault,
-      // Resolver errors (DomainError) must reach formatError intact instead of "Not Authorised!".
-      allowExternalErrors: true,
-    }),
-  );
+  const subgraphSchema = buildSubgraphSchema([
+    { typeDefs: definition.typeDefs, resolvers: definition.resolvers },
+  ]);
+  const rules = withFederationRules(definition.permissions);
+  const guard = shield(rules, {
+    fallbackRule: deny,
+    fallbackError: forbiddenByDefault,
+    // Resolver errors (DomainError) must reach formatError intact instead of "Not Authorised!".
+    allowExternalErrors: true,
+  }).generate(subgraphSchema) as IMiddlewareFieldMap;
+  const schema = applyMiddleware(subgraphSchema, withoutOpenTypes(guard, rules, subgraphSchema));
 
   const apollo = new ApolloServer<TContext>({
     schema,
@@ -97,7 +102,13 @@ export async function startSubgraphServer<TContext extends BaseContext>(
     // stopping and turn a clean exit into 143.
     stopOnTerminationSignals: false,
     // The gateway serves the landing page; subgraphs answer only GraphQL.
-    plugins: [ApolloServerPluginLandingPageDisabled(), operationMetrics(metrics)],
+    // No cache hints are set anywhere, and the cache-control plugin Apollo installs by default
+    // runs a hook per resolved field (measurable on large answers such as a fleet inventory).
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginCacheControlDisabled(),
+      operationMetrics(metrics),
+    ],
     formatError: (formatted, error) => {
       const original = (error as GraphQLError | undefined)?.originalError;
       if (original instanceof DomainError) {
@@ -189,6 +200,33 @@ async function authenticate(
     }
     throw error;
   }
+}
+
+/**
+ * graphql-shield wraps every field in an async middleware, even fields whose rule is `allow`, and
+ * that turns a large answer's synchronous field resolution into one promise per field (a 100-node
+ * GPU inventory is ~20,000 fields: most of its response time). Object types whose every field is
+ * `allow` gain nothing from the wrapper, so their fields are left unwrapped; root types and
+ * any type with a real rule (or a field the tree does not name, which the fallback denies) keep it.
+ */
+function withoutOpenTypes(
+  guard: IMiddlewareFieldMap,
+  rules: IRules,
+  schema: GraphQLSchema,
+): IMiddlewareFieldMap {
+  const tree = rules as Record<string, Record<string, unknown> | undefined>;
+  const kept: IMiddlewareFieldMap = {};
+  for (const [typeName, middleware] of Object.entries(guard)) {
+    const type = schema.getType(typeName);
+    const typeRules = tree[typeName];
+    const open =
+      !['Query', 'Mutation', 'Subscription'].includes(typeName) &&
+      isObjectType(type) &&
+      typeRules !== undefined &&
+      Object.keys(type.getFields()).every((field) => typeRules[field] === allow);
+    if (!open) kept[typeName] = middleware;
+  }
+  return kept;
 }
 
 /** Federation's own fields must stay reachable or the gateway cannot plan or fetch entities. */

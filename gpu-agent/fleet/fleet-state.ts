@@ -33,12 +33,15 @@ export class FleetState {
   private readonly nodeOfGpu = new Map<string, string>();
   private unsubscribe: Unsubscribe | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
+  /** When this replica last wrote each node's row, and the layout it wrote. */
+  private readonly persisted = new Map<string, { at: number; layout: string }>();
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly events: EventBus,
     private readonly logger: Logger,
     private readonly offlineAfterMs: number,
+    private readonly persistEveryMs = 60_000,
   ) {}
 
   async start(reloadEveryMs = 30_000): Promise<void> {
@@ -122,13 +125,34 @@ export class FleetState {
     return record;
   }
 
-  /** Stores an agent's report durably, then tells every replica. */
-  async report(node: NodeRecord, snapshot: NodeSnapshot): Promise<NodeRecord> {
+  /**
+   * Takes an agent's report: every replica gets it through the event bus at once, the database
+   * only when something a new replica must not miss changed (the GPUs or their MIG layout), when
+   * the node was offline, or every `persistEveryMs`. Writing each heartbeat of a large fleet would
+   * cost more than serving it (a 100-node fleet reports 20 times a second), and a replica that
+   * starts from a slightly older row is brought up to date by the next heartbeat.
+   */
+  async report(
+    node: NodeRecord,
+    snapshot: NodeSnapshot,
+    options: { persist?: boolean } = {},
+  ): Promise<NodeRecord> {
     const lastSeenAt = new Date();
-    await this.prisma.gpuNode.update({
-      where: { id: node.id },
-      data: { lastSeenAt, snapshot: snapshot as unknown as Prisma.InputJsonValue },
-    });
+    const layout = layoutOf(snapshot);
+    const persisted = this.persisted.get(node.id);
+    const mustPersist =
+      options.persist === true ||
+      !persisted ||
+      persisted.layout !== layout ||
+      !this.online(node, lastSeenAt.getTime()) ||
+      lastSeenAt.getTime() - persisted.at >= this.persistEveryMs;
+    if (mustPersist) {
+      await this.prisma.gpuNode.update({
+        where: { id: node.id },
+        data: { lastSeenAt, snapshot: snapshot as unknown as Prisma.InputJsonValue },
+      });
+      this.persisted.set(node.id, { at: lastSeenAt.getTime(), layout });
+    }
     const record: NodeRecord = { ...node, lastSeenAt, snapshot };
     this.apply(record);
     const event: SnapshotEvent = { ...record, lastSeenAt: lastSeenAt.toISOString() };
@@ -139,4 +163,16 @@ export class FleetState {
       );
     return record;
   }
+}
+
+/** What must reach the database promptly: which GPUs, MIG modes and MIG instances a node has. */
+function layoutOf(snapshot: NodeSnapshot): string {
+  return snapshot.gpus
+    .map(
+      (gpu) =>
+        `${gpu.uuid}:${gpu.migMode.current ? 1 : 0}${gpu.migMode.pending ? 1 : 0}:${gpu.migInstances
+          .map((i) => `${i.gpuInstanceId}/${i.computeInstanceId ?? '-'}/${i.profile}`)
+          .join(',')}`,
+    )
+    .join(';');
 }

@@ -47,7 +47,7 @@ async function call(
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as never) : ({} as never) };
+  return { status: response.status, body: text ? (JSON.parse(text) as never) : {} };
 }
 
 async function snapshotFor(hostname: string) {

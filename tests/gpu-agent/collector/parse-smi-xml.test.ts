@@ -494,4 +494,33 @@ describe('parseSmiXml field details', () => {
       powerDrawW: null,
     });
   });
+
+  it.each([
+    'N/A',
+    '[N/A]',
+    '[Not Supported]',
+    'Not Supported',
+    'Requested functionality has been deprecated',
+    'Insufficient Permissions',
+    'Unknown Error',
+    'GPU is lost',
+    '',
+  ])('reads %j as absent, not 0', (token) => {
+    const [gpu] = parseSmiXml(
+      `<nvidia_smi_log><gpu><uuid>GPU-1</uuid><fb_memory_usage><used>${token}</used></fb_memory_usage>
+        <clocks><sm_clock>${token}</sm_clock></clocks><ecc_mode><current_ecc>${token}</current_ecc></ecc_mode>
+      </gpu></nvidia_smi_log>`,
+    ).gpus;
+    expect(gpu?.memoryUsedMiB).toBeNull();
+    expect(gpu?.clocks.smMHz).toBeNull();
+    expect(gpu?.eccEnabled).toBeNull();
+  });
+
+  it('names a flag field holding something other than Enabled/Disabled', () => {
+    expect(() =>
+      parseSmiXml(
+        '<nvidia_smi_log><gpu><uuid>GPU-1</uuid><mig_mode><current_mig>Maybe</current_mig></mig_mode></gpu></nvidia_smi_log>',
+      ),
+    ).toThrow(/gpu\[0\]\.mig_mode\.current_mig/);
+  });
 });
