@@ -107,16 +107,11 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     }
   });
 
-  it('kustomization lists existing files, every file except the example Secret and the waiting gpu-agent', () => {
+  it('kustomization lists existing files, every file except the example Secret', () => {
     expect(kustomization.namespace).toBe('lotabots');
     for (const file of kustomization.resources) expect(yamlFiles).toContain(file);
     const notApplied = yamlFiles.filter((f) => !kustomization.resources.includes(f)).sort();
-    const gpuAgentExists = subgraphModules.some((m) => m.name === 'gpu-agent');
-    expect(notApplied).toEqual(
-      gpuAgentExists
-        ? ['secret.example.yaml']
-        : ['gpu-agent-daemonset.yaml', 'secret.example.yaml'],
-    );
+    expect(notApplied).toEqual(['secret.example.yaml']);
     const names = applied.map((e) => `${e.object.kind}/${e.object.metadata.name}`);
     expect(new Set(names).size, 'duplicate object names').toBe(names.length);
   });
@@ -196,7 +191,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(container.env?.map((e) => e.name)).toContain('DATABASE_URL');
   });
 
-  it('keeps the gpu-agent DaemonSet for GPU nodes, marked as waiting for the service', () => {
+  it('runs a node agent on every GPU node, reporting to the gpu-agent service with a key from the Secret', () => {
     const [daemonSet] = ofKind<{
       metadata: { labels: Record<string, string> };
       spec: { template: { spec: Record<string, unknown> } };
@@ -205,11 +200,18 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(pod.runtimeClassName).toBe('nvidia');
     expect(JSON.stringify(pod.nodeSelector)).toContain('nvidia.com/gpu');
     expect(pod.tolerations).toContainEqual(expect.objectContaining({ key: 'nvidia.com/gpu' }));
-    if (!subgraphModules.some((m) => m.name === 'gpu-agent')) {
-      expect(daemonSet!.metadata.labels['lotabots.dev/status']).toBe(
-        'waiting-for-gpu-agent-service',
-      );
-    }
+    const container = (
+      pod.containers as {
+        args: string[];
+        env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { key: string } } }[];
+      }[]
+    )[0]!;
+    expect(container.args).toEqual(['agent']);
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e]));
+    expect(env.GPU_AGENT_ENDPOINT?.value).toMatch(/^http:\/\/gpu-agent\..*:4006$/);
+    expect(env.GPU_AGENT_API_KEY?.valueFrom?.secretKeyRef?.key).toBe('GPU_AGENT_API_KEY');
+    expect(env.GPU_SOURCE?.value).toBe('nvidia-smi');
+    expect(daemonSet!.metadata.labels['lotabots.dev/status']).toBeUndefined();
   });
 
   it('makes every variable platform/config.ts reads settable (ConfigMap, Secret or env)', () => {
@@ -228,7 +230,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       'Secret',
       all.filter((e) => e.file === 'secret.example.yaml'),
     )[0]!;
-    const containers = deployments.flatMap((d) => d.spec.template.spec.containers);
+    const daemonSets = ofKind<(typeof deployments)[number]>('DaemonSet', applied);
+    const containers = [...deployments, ...daemonSets].flatMap(
+      (d) => d.spec.template.spec.containers,
+    );
     const envNames = new Set(containers.flatMap((c) => (c.env ?? []).map((e) => e.name)));
     const settable = new Set([
       ...Object.keys(configMap.data),
@@ -254,9 +259,16 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     // Secrets are never plain values or ConfigMap keys.
     for (const name of ['LOTABOTS_SECRET', 'DATABASE_URL', 'REDIS_URL', 'S3_SECRET_ACCESS_KEY']) {
       expect(Object.keys(configMap.data)).not.toContain(name);
-      for (const c of containers) {
+      for (const c of deployments.flatMap((d) => d.spec.template.spec.containers)) {
         const entry = c.env?.find((e) => e.name === name);
         expect(entry?.valueFrom?.secretKeyRef?.key, `${c.name}: ${name}`).toBe(name);
+      }
+    }
+    // Node agents hold an API key and nothing else: no database, Redis or S3 credentials on GPU nodes.
+    for (const c of daemonSets.flatMap((d) => d.spec.template.spec.containers)) {
+      const names = (c.env ?? []).map((e) => e.name);
+      for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_SECRET_ACCESS_KEY']) {
+        expect(names, `${c.name} must not get ${name}`).not.toContain(name);
       }
     }
     expect(configMap.data.NODE_ENV).toBe('production');
