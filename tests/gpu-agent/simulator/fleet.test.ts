@@ -19,19 +19,4 @@ describe('simulated fleet', () => {
       true,
     );
   });
-
-  it('collects 100 nodes × 8 GPUs in well under a millisecond per node', async () => {
-    const fleet = simulatedFleet(100);
-    for (const n of fleet) await n.collect(); // warm-up: JIT and first-read allocation
-    // The fastest of several rounds: other processes on a shared CI machine only ever add time.
-    let bestMs = Infinity;
-    for (let r = 0; r < 8; r += 1) {
-      const started = performance.now();
-      for (const n of fleet) await n.collect();
-      bestMs = Math.min(bestMs, performance.now() - started);
-    }
-    const perNodeMs = bestMs / fleet.length;
-    // Measured at ~0.06 ms per node (8 GPUs) on one core; 0.5 ms leaves room for slow machines.
-    expect(perNodeMs).toBeLessThan(0.5);
-  });
 });
