@@ -113,8 +113,12 @@ describe('the start command', () => {
     expect(await exited).toBe(0);
   }, 90_000);
 
-  it('runs identity and the gateway as separate processes', async () => {
-    const [identityPort, gatewayPort] = [await freePort(), await freePort()];
+  it('runs each subgraph and the gateway as separate processes', async () => {
+    const [identityPort, gpuAgentPort, gatewayPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-split-'));
     const identity = launch(['start', 'identity'], {
       PORT: String(identityPort),
@@ -122,11 +126,19 @@ describe('the start command', () => {
       PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
     });
     await identity.waitFor(/identity listening at \S+/);
+    const gpuAgent = launch(['start', 'gpu-agent'], {
+      PORT: String(gpuAgentPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+      SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+    });
+    await gpuAgent.waitFor(/gpu-agent listening at \S+/);
     const gateway = launch(['start', 'gateway'], {
       PORT: String(gatewayPort),
       LOTABOTS_DATA_DIR: dataDir,
       PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
       SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+      SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
     });
     await gateway.waitFor(/gateway listening at \S+/);
 
@@ -150,6 +162,9 @@ describe('the start command', () => {
       me: { email: 'split@example.com' },
       organization: { name: 'Split Org' },
     });
+    // The gateway reaches the gpu-agent process too: its fields answer (no nodes yet).
+    const nodes = await graphql(url, '{ gpuNodes { id } }', {}, token);
+    expect(nodes.data).toEqual({ gpuNodes: [] });
     const ready = await fetch(`http://127.0.0.1:${gatewayPort}/readyz`);
     expect(ready.status).toBe(200);
   }, 90_000);
