@@ -14,65 +14,38 @@
  * The ratio gateway/direct shows what the gateway adds (auth, rules, cost, planning, re-serialising
  * ~0.4 MB of JSON). Rate limits stay on, with a bucket large enough for a benchmark.
  */
-import autocannon from 'autocannon';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startSupergraph } from '../platform/supergraph.ts';
 import { createHttpFleetLink } from '../gpu-agent/agent/fleet-link.ts';
 import { simulatedFleet } from '../gpu-agent/simulator/index.ts';
 import { measureParseThroughput } from './gpu-agent/parse.ts';
+import { freePort, runPhase, type Phase } from './support.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const nodeCount = Number(process.env.BENCH_NODES ?? 100);
 const p99TargetMs = 50;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePromise) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePromise(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-interface Phase {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function drive(
+function drive(
   name: string,
   url: string,
   token: string,
   query: string,
   connections: number,
 ): Promise<Phase> {
-  process.stdout.write(`  ${name}: ${seconds}s at ${connections} connection(s) … `);
-  const result = await autocannon({
-    url,
-    method: 'POST',
-    connections,
-    duration: seconds,
-    timeout: 30,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query }),
-  });
-  const phase = {
+  return runPhase(
     name,
-    rps: result.requests.total / seconds,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx + result.timeouts,
-  };
-  process.stdout.write(`${phase.rps.toFixed(1)} req/s, p99 ${phase.p99} ms\n`);
-  return phase;
+    url,
+    { query },
+    {
+      connections,
+      seconds,
+      headers: { authorization: `Bearer ${token}` },
+    },
+  );
 }
 
 /** The query the issue sets the target for: every node's GPUs and their MIG instances. */

@@ -10,63 +10,30 @@
  * and prints req/s and p50/p99 per phase, the verified/anonymous ratio (how much verification
  * costs) and how often the JWKS was fetched (verification keys are cached per key, not per request).
  */
-import autocannon from 'autocannon';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startSupergraph } from '../platform/supergraph.ts';
+import { freePort, runPhase, type Phase } from './support.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePromise) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePromise(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-interface Phase {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function run(
+/** One phase at this benchmark's defaults (BENCH_CONNECTIONS, BENCH_SECONDS). */
+function run(
   name: string,
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
   options: { connections?: number; seconds?: number } = {},
 ): Promise<Phase> {
-  const conns = options.connections ?? connections;
-  const duration = options.seconds ?? seconds;
-  process.stdout.write(`  ${name}: ${duration}s at ${conns} connections … `);
-  const result = await autocannon({
-    url,
-    method: 'POST',
-    connections: conns,
-    duration,
-    timeout: 30,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
+  return runPhase(name, url, body, {
+    connections: options.connections ?? connections,
+    seconds: options.seconds ?? seconds,
+    headers,
   });
-  const phase = {
-    name,
-    rps: result.requests.total / duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx + result.timeouts,
-  };
-  process.stdout.write(`${phase.rps.toFixed(0)} req/s\n`);
-  return phase;
 }
 
 async function jwksFetches(identityUrl: string): Promise<number> {
@@ -90,6 +57,8 @@ async function main(): Promise<void> {
     NODE_ENV: 'development',
     LOTABOTS_DEMO_PASSWORD: 'benchmark password 2026',
     LOTABOTS_DEMO_EMAIL: 'bench@example.com',
+    // The demo GPU node's agent would report in the background and skew the figures.
+    GPU_DEMO_NODE: 'false',
   });
   console.log(
     `identity benchmark: scrypt N=2^${config.PASSWORD_HASH_LOG2N}, ${connections} connections, ${seconds}s per phase`,

@@ -5,10 +5,10 @@ import {
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
 import { GraphQLError } from 'graphql';
-import { createRemoteJWKSet } from 'jose';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
-import { bearerCredential, createAccessTokenVerifier } from '../platform/auth/access-token.ts';
+import { bearerCredential } from '../platform/auth/access-token.ts';
+import { createIdentityClient } from '../platform/auth/identity-client.ts';
 import { DomainError, maskError, toGraphQLError } from '../platform/errors.ts';
 import { graphqlRoute } from '../platform/http/graphql.ts';
 import {
@@ -30,7 +30,6 @@ import {
   runReadiness,
   type RunningService,
 } from '../platform/subgraph-server.ts';
-import { ApiKeyExchange } from '../platform/auth/api-key-exchange.ts';
 import type { GatewayContext } from './context.ts';
 import { createGatewayLayers, type GatewayLayer } from './extensions.ts';
 import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';
@@ -60,17 +59,12 @@ export async function startGateway(
   const logger = runtime.logger.child({ service: 'gateway' });
   const metrics = createMetrics('gateway');
   const tracing = startTracing(config, logger);
-  const identityBase = options.identityUrl.replace(/\/graphql$/, '');
-  const jwksUrl = config.JWKS_URL ?? `${identityBase}/.well-known/jwks.json`;
-
-  // Keys are cached per `kid`; an unknown kid (after a rotation) triggers at most one refetch a
-  // second, and the set is refetched every minute so a withdrawn key stops working within a minute.
-  const verifyAccessToken = createAccessTokenVerifier({
-    keys: createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 60_000 }),
-    issuer: config.issuer,
-    audience: config.TOKEN_AUDIENCE,
+  const { verifyAccessToken, apiKeys, jwksUrl } = createIdentityClient({
+    config,
+    identityUrl: options.identityUrl,
+    events: runtime.events,
+    logger,
   });
-  const apiKeys = new ApiKeyExchange(`${identityBase}/auth/api-key-token`, runtime.events, logger);
   // Revocation events matter, but a bus that is down must not keep the gateway from starting
   // (ioredis would retry for over a minute): wait briefly, then let the subscription finish in
   // the background. Until it does, a revoked key keeps working at most until its cached token
@@ -155,7 +149,7 @@ export async function startGateway(
     try {
       const credential = bearerCredential(req.headers.authorization);
       if (!credential) return { principal: null, forwardToken: null };
-      const token = credential.startsWith('lb_') ? await apiKeys.tokenFor(credential) : credential;
+      const token = await apiKeys.accessTokenFor(credential);
       return { principal: await verifyAccessToken(token), forwardToken: token };
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;

@@ -147,10 +147,7 @@ async function authenticateAgent(req: IncomingMessage, deps: AgentRoutesDeps): P
     throw new HttpError(401, 'UNAUTHENTICATED', 'Send an API key as "Authorization: Bearer lb_…"');
   let principal: Principal;
   try {
-    const token = credential.startsWith('lb_')
-      ? await deps.apiKeys.tokenFor(credential)
-      : credential;
-    principal = await deps.verifyAccessToken(token);
+    principal = await deps.verifyAccessToken(await deps.apiKeys.accessTokenFor(credential));
   } catch (error) {
     if (error instanceof DomainError) throw new HttpError(401, 'UNAUTHENTICATED', error.message);
     throw error;

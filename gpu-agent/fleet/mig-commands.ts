@@ -71,10 +71,11 @@ export class MigCommandQueue {
     announce: () => Promise<void>,
   ): Promise<MigCommand> {
     const deadline = command.requestedAt.getTime() + this.timeoutMs;
-    let wake: () => void = () => undefined;
-    const unsubscribe = await this.events.subscribe(gpuCommandCompletedTopic, (payload) => {
-      if ((payload as { commandId?: unknown }).commandId === command.id) wake();
-    });
+    const waiter = await subscribeWaiter(
+      this.events,
+      gpuCommandCompletedTopic,
+      (payload) => (payload as { commandId?: unknown }).commandId === command.id,
+    );
     try {
       await announce().catch((err: unknown) =>
         this.logger.warn(
@@ -87,16 +88,10 @@ export class MigCommandQueue {
         if (row.status !== 'PENDING' && row.status !== 'RUNNING') return row;
         const left = deadline - Date.now();
         if (left <= 0) return await this.expire(row);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, pollFallbackMs));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await waiter.wait(Math.min(left, pollFallbackMs));
       }
     } finally {
-      await unsubscribe();
+      await waiter.close();
     }
   }
 
@@ -131,28 +126,22 @@ export class MigCommandQueue {
   async claim(nodeId: string, waitMs: number, signal?: AbortSignal): Promise<AgentCommand[]> {
     const claimed = await this.claimPending(nodeId);
     if (claimed.length > 0 || waitMs <= 0) return claimed;
-    let wake: () => void = () => undefined;
-    const unsubscribe = await this.events.subscribe(gpuNodeCommandsTopic, (payload) => {
-      if ((payload as { nodeId?: unknown }).nodeId === nodeId) wake();
-    });
+    const waiter = await subscribeWaiter(
+      this.events,
+      gpuNodeCommandsTopic,
+      (payload) => (payload as { nodeId?: unknown }).nodeId === nodeId,
+    );
     try {
       const deadline = Date.now() + waitMs;
       for (;;) {
         const left = deadline - Date.now();
         if (left <= 0 || signal?.aborted) return [];
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, pollFallbackMs * 5));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          signal?.addEventListener('abort', () => wake(), { once: true });
-        });
+        await waiter.wait(Math.min(left, pollFallbackMs * 5), signal);
         const found = await this.claimPending(nodeId);
         if (found.length > 0) return found;
       }
     } finally {
-      await unsubscribe();
+      await waiter.close();
     }
   }
 
@@ -219,4 +208,45 @@ export class MigCommandQueue {
       );
     return true;
   }
+}
+
+/**
+ * A subscription to `topic` that turns matching events into wake-ups: `wait` resolves after `ms`,
+ * on abort, or at the first matching event, including one that arrived since the last wait (so an
+ * event between a database read and the next wait is not slept through).
+ */
+async function subscribeWaiter(
+  events: EventBus,
+  topic: string,
+  matches: (payload: unknown) => boolean,
+): Promise<{ wait(ms: number, signal?: AbortSignal): Promise<void>; close(): Promise<void> }> {
+  let woken = false;
+  let wake: () => void = () => {
+    woken = true;
+  };
+  const close = await events.subscribe(topic, (payload) => {
+    if (matches(payload)) wake();
+  });
+  return {
+    close,
+    wait(ms, signal) {
+      if (woken || signal?.aborted) {
+        woken = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          wake = () => {
+            woken = true;
+          };
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        wake = done;
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    },
+  };
 }

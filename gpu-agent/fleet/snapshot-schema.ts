@@ -115,8 +115,3 @@ export const nodeSnapshotSchema = z.object({
       message: 'GPU UUIDs must be unique within a node',
     }),
 }) satisfies z.ZodType<NodeSnapshot>;
-
-/** Parses an agent's snapshot; the error lists every offending path (`gpus.0.memoryTotalMiB: …`). */
-export function parseNodeSnapshot(input: unknown): NodeSnapshot {
-  return nodeSnapshotSchema.parse(input);
-}

@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { gql } from 'graphql-tag';
-import { createRemoteJWKSet } from 'jose';
-import { createAccessTokenVerifier } from '../../platform/auth/access-token.ts';
-import { ApiKeyExchange } from '../../platform/auth/api-key-exchange.ts';
+import { createIdentityClient } from '../../platform/auth/identity-client.ts';
 import { createDomainDatabase } from '../../platform/db/domain.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import type { Runtime } from '../../platform/runtime.ts';
@@ -48,16 +46,12 @@ export async function startGpuAgent(
     PrismaClient,
   });
   const prisma = database.prisma;
-  const identityBase = peers.identityUrl.replace(/\/graphql$/, '');
-  const verifyAccessToken = createAccessTokenVerifier({
-    keys: createRemoteJWKSet(new URL(config.JWKS_URL ?? `${identityBase}/.well-known/jwks.json`), {
-      cooldownDuration: 1_000,
-      cacheMaxAge: 60_000,
-    }),
-    issuer: config.issuer,
-    audience: config.TOKEN_AUDIENCE,
+  const { verifyAccessToken, apiKeys } = createIdentityClient({
+    config,
+    identityUrl: peers.identityUrl,
+    events: runtime.events,
+    logger,
   });
-  const apiKeys = new ApiKeyExchange(`${identityBase}/auth/api-key-token`, runtime.events, logger);
   const fleet = new FleetState(
     prisma,
     runtime.events,

@@ -42,6 +42,11 @@ export class ApiKeyExchange {
     await this.unsubscribe?.();
   }
 
+  /** The access token a bearer credential stands for: an API key's minted token, else itself. */
+  async accessTokenFor(credential: string): Promise<string> {
+    return credential.startsWith('lb_') ? this.tokenFor(credential) : credential;
+  }
+
   async tokenFor(apiKey: string): Promise<string> {
     const hash = createHash('sha256').update(apiKey).digest('base64url');
     const cached = this.cache.get(hash);
