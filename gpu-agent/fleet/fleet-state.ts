@@ -65,9 +65,24 @@ export class FleetState {
     await this.unsubscribe?.();
   }
 
-  /** Reads every node from the database; newer in-memory state (from events) is kept. */
+  /**
+   * Brings this replica up to date with the database. Only rows newer than what it holds (missed
+   * events, nodes enrolled elsewhere) are read whole: re-reading every snapshot's JSON every
+   * period would stall request handling on a large fleet for nothing.
+   */
   async reload(): Promise<void> {
+    const stamps = await this.prisma.gpuNode.findMany({
+      select: { id: true, organizationId: true, lastSeenAt: true },
+    });
+    const stale = stamps
+      .filter((row) => {
+        const held = this.node(row.organizationId, row.id);
+        return !held || held.lastSeenAt < row.lastSeenAt;
+      })
+      .map((row) => row.id);
+    if (stale.length === 0) return;
     const rows = await this.prisma.gpuNode.findMany({
+      where: { id: { in: stale } },
       select: { id: true, organizationId: true, hostname: true, lastSeenAt: true, snapshot: true },
     });
     for (const row of rows) {
