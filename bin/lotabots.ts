@@ -14,7 +14,7 @@ import { startGateway } from '../gateway/index.ts';
 import { composeSupergraph, readSubgraphs, supergraphPath } from '../schema/compose.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { createHttpFleetLink } from '../gpu-agent/agent/fleet-link.ts';
+import { createHttpFleetLink, FleetLinkError } from '../gpu-agent/agent/fleet-link.ts';
 import { startNodeAgent } from '../gpu-agent/agent/node-agent.ts';
 import { createGpuSource } from '../gpu-agent/agent/select-source.ts';
 
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'compose') return compose(rest.includes('--check'));
 
-  const config = loadConfig();
+  const config = loadConfig(undefined, { needsSecret: command !== 'agent' });
   applyProcessSettings(config);
   const logger = createLogger(config);
   switch (command) {
@@ -137,12 +137,19 @@ async function agent(config: Config, logger: Logger): Promise<number> {
   }
   const apiKey = config.GPU_AGENT_API_KEY;
   const hostname = config.GPU_AGENT_HOSTNAME ?? osHostname();
-  const running = await startNodeAgent({
-    source: await createGpuSource(config, hostname, logger),
-    link: createHttpFleetLink({ endpoint: config.GPU_AGENT_ENDPOINT, credential: () => apiKey }),
-    hostname,
-    logger,
-  });
+  let running;
+  try {
+    running = await startNodeAgent({
+      source: await createGpuSource(config, hostname, logger),
+      link: createHttpFleetLink({ endpoint: config.GPU_AGENT_ENDPOINT, credential: () => apiKey }),
+      hostname,
+      logger,
+    });
+  } catch (error) {
+    if (!(error instanceof FleetLinkError)) throw error;
+    process.stderr.write(`enrollment refused (${error.status} ${error.code}): ${error.message}\n`);
+    return 1;
+  }
   process.stdout.write(`gpu node agent for ${hostname} reporting as node ${running.nodeId}\n`);
   await waitForSignal(logger, () => running.stop());
   return 0;

@@ -141,8 +141,17 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses `env` and reports every bad value at once. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * Parses `env` and reports every bad value at once. `needsSecret: false` is for processes that
+ * never sign, encrypt or verify with LOTABOTS_SECRET (the GPU node agent, which holds only an API
+ * key): production does not demand it of them, and no development secret is written for them
+ * (their file system may be read-only). `secret` is then empty.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { needsSecret?: boolean } = {},
+): Config {
+  const needsSecret = options.needsSecret ?? true;
   // Empty strings count as unset so `FOO= npm start` behaves like leaving FOO out.
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
@@ -155,7 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const values = parsed.data;
   const problems: string[] = [];
-  if (values.NODE_ENV === 'production' && !values.LOTABOTS_SECRET) {
+  if (needsSecret && values.NODE_ENV === 'production' && !values.LOTABOTS_SECRET) {
     problems.push('LOTABOTS_SECRET: required in production (at least 32 random characters)');
   }
   if (
@@ -174,7 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     ...values,
     dataDir,
-    secret: values.LOTABOTS_SECRET ?? developmentSecret(dataDir),
+    secret: values.LOTABOTS_SECRET ?? (needsSecret ? developmentSecret(dataDir) : ''),
     issuer: values.TOKEN_ISSUER ?? publicUrl,
     publicUrl,
   };

@@ -1,7 +1,10 @@
 import type { AgentCommand, CommandOutcome } from '../fleet/mig-commands.ts';
 import type { NodeSnapshot } from '../model.ts';
 
-/** An answer from the subgraph that was not a success, with its code and message. */
+/**
+ * An answer from the subgraph that was not a success, with its code and message; status 0 when
+ * the subgraph could not be reached at all.
+ */
 export class FleetLinkError extends Error {
   constructor(
     readonly status: number,
@@ -10,6 +13,11 @@ export class FleetLinkError extends Error {
   ) {
     super(message);
     this.name = 'FleetLinkError';
+  }
+
+  /** Worth trying again later: the service is down, overloaded or restarting. */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
   }
 }
 
@@ -48,15 +56,23 @@ export function createHttpFleetLink(options: {
   ): Promise<T | null> {
     const signals = [AbortSignal.timeout(extra.timeoutMs ?? timeoutMs)];
     if (extra.signal) signals.push(extra.signal);
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${await options.credential()}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.any(signals),
-    });
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${await options.credential()}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.any(signals),
+      });
+    } catch (error) {
+      if (extra.signal?.aborted) throw error;
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new FleetLinkError(0, 'UNREACHABLE', `${base} is unreachable (${reason})`);
+    }
     if (response.status === 204) return null;
     const parsed = (await response.json().catch(() => null)) as
       (T & { error?: { code?: string; message?: string } }) | null;

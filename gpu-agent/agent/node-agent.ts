@@ -2,7 +2,7 @@ import type { Logger } from '../../platform/logger.ts';
 import { MigCommandError } from '../errors.ts';
 import type { AgentCommand, CommandOutcome } from '../fleet/mig-commands.ts';
 import type { GpuSource, NodeSnapshot } from '../model.ts';
-import type { FleetLink } from './fleet-link.ts';
+import { FleetLinkError, type FleetLink } from './fleet-link.ts';
 
 export interface NodeAgent {
   nodeId: string;
@@ -31,7 +31,7 @@ export async function startNodeAgent(options: {
 }): Promise<NodeAgent> {
   const { source, link, hostname } = options;
   const logger = options.logger.child({ component: 'node-agent', hostname });
-  const enrolled = await link.enroll(hostname);
+  const enrolled = await enrollWithRetry(link, hostname, logger);
   const nodeId = enrolled.nodeId;
   const intervalMs = (options.intervalSeconds ?? enrolled.intervalSeconds) * 1000;
   const stopping = new AbortController();
@@ -123,6 +123,28 @@ export async function startNodeAgent(options: {
       await source.close();
     },
   };
+}
+
+/**
+ * Enrolls, waiting out a gpu-agent service that is not up yet (a DaemonSet often starts first) with
+ * backoff; a refusal (bad key, too weak a role, bad host name) fails at once with its reason.
+ */
+async function enrollWithRetry(
+  link: FleetLink,
+  hostname: string,
+  logger: Logger,
+): Promise<{ nodeId: string; intervalSeconds: number }> {
+  let backoffMs = 1_000;
+  for (;;) {
+    try {
+      return await link.enroll(hostname);
+    } catch (error) {
+      if (!(error instanceof FleetLinkError) || !error.transient) throw error;
+      logger.warn({ err: error.message, retryInMs: backoffMs }, 'enrollment failed; retrying');
+      await sleep(backoffMs, new AbortController().signal);
+      backoffMs = Math.min(backoffMs * 2, maxBackoffMs);
+    }
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -264,10 +264,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         expect(entry?.valueFrom?.secretKeyRef?.key, `${c.name}: ${name}`).toBe(name);
       }
     }
-    // Node agents hold an API key and nothing else: no database, Redis or S3 credentials on GPU nodes.
+    // Node agents hold an API key and nothing else: no platform secret or store credentials on GPU nodes.
     for (const c of daemonSets.flatMap((d) => d.spec.template.spec.containers)) {
       const names = (c.env ?? []).map((e) => e.name);
-      for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_SECRET_ACCESS_KEY']) {
+      for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_SECRET_ACCESS_KEY', 'LOTABOTS_SECRET']) {
         expect(names, `${c.name} must not get ${name}`).not.toContain(name);
       }
     }

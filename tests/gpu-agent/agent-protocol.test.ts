@@ -1,4 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../platform/logger.ts';
+import { createHttpFleetLink } from '../../gpu-agent/agent/fleet-link.ts';
+import { startNodeAgent } from '../../gpu-agent/agent/node-agent.ts';
 import { createSimulatedSource } from '../../gpu-agent/simulator/index.ts';
 import { createApiKey, enrollSimulatedNode, gpuAgentUrl } from '../support/gpu.ts';
 import { signUp, startTestSupergraph, type TestSupergraph } from '../support/supergraph.ts';
@@ -142,6 +147,61 @@ describe('agent protocol', () => {
       otherOperatorKey,
     );
     expect(commands.status).toBe(404);
+  });
+
+  it('an agent waits for a gpu-agent that is not up yet, but stops at once when its key is refused', async () => {
+    // A real HTTP front that answers 503 twice (a service still starting), then forwards.
+    let refusals = 2;
+    const front = createServer((req, res) => {
+      if (refusals > 0) {
+        refusals -= 1;
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{}');
+        return;
+      }
+      void (async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        const answer = await fetch(`${base}${req.url ?? ''}`, {
+          method: req.method,
+          headers: {
+            authorization: req.headers.authorization ?? '',
+            'content-type': 'application/json',
+          },
+          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+        });
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(Buffer.from(await answer.arrayBuffer()));
+      })();
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const { port } = front.address() as AddressInfo;
+    const logger = createLogger(supergraph.runtime.config);
+    const source = createSimulatedSource({
+      hostname: 'late-start',
+      gpus: [{ model: 'A100-40GB', migEnabled: false }],
+    });
+    try {
+      const agent = await startNodeAgent({
+        source,
+        link: createHttpFleetLink({
+          endpoint: `http://127.0.0.1:${port}`,
+          credential: () => operatorKey,
+        }),
+        hostname: 'late-start',
+        logger,
+      });
+      expect(refusals).toBe(0);
+      await agent.stop();
+      const refused = startNodeAgent({
+        source: createSimulatedSource({ hostname: 'weak', gpus: [] }),
+        link: createHttpFleetLink({ endpoint: base, credential: () => viewerKey }),
+        hostname: 'weak',
+        logger,
+      });
+      await expect(refused).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    } finally {
+      front.close();
+    }
   });
 
   it('marks a node offline after missed heartbeats and refuses MIG changes until it is back', async () => {

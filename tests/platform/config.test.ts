@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../platform/config.ts';
 
 const base = { LOTABOTS_DATA_DIR: '/tmp/lotabots-config-test', LOTABOTS_SECRET: 'x'.repeat(40) };
@@ -51,6 +54,16 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, S3_BUCKET: 'bucket', S3_ACCESS_KEY_ID: 'id' })).toThrow(
       /set both or neither/,
     );
+  });
+
+  it('lets the GPU node agent run in production without the secret, writing nothing', () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'lotabots-agent-')), 'never-created');
+    const config = loadConfig(
+      { LOTABOTS_DATA_DIR: dataDir, NODE_ENV: 'production' },
+      { needsSecret: false },
+    );
+    expect(config.secret).toBe('');
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it('treats empty variables as unset', () => {
