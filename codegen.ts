@@ -54,6 +54,7 @@ const config: CodegenConfig = {
         Gpu: '../../../gpu-agent/subgraph/mappers.ts#GpuParent',
         MigInstance: '../../../gpu-agent/model.ts#MigInstanceState',
         MigOperation: '../../prisma/gpu-agent/client.ts#MigCommand',
+        GpuTelemetry: '../../../gpu-agent/fleet/fleet-state.ts#NodeRecord',
       },
     }),
   },

@@ -4,7 +4,7 @@ import {
   ApolloServerPluginLandingPageLocalDefault,
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { bearerCredential } from '../platform/auth/access-token.ts';
@@ -33,6 +33,8 @@ import {
 import type { GatewayContext } from './context.ts';
 import { createGatewayLayers, type GatewayLayer } from './extensions.ts';
 import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';
+import { subscriptionPlanning } from './subscriptions/plan.ts';
+import { serveGatewaySubscriptions } from './subscriptions/websocket.ts';
 import { handlingAuthFeatures, watchSupergraphFile } from './supergraph-file.ts';
 
 export type { GatewayContext };
@@ -110,14 +112,24 @@ export async function startGateway(
             logger,
           }),
     );
-  const gateway = new ApolloGateway({ supergraphSdl: manager, buildService, logger });
-  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+  // Subscriptions are planned by @apollo/gateway like any operation; the plan is kept for the
+  // WebSocket layer, which executes it per event (subscriptions/).
+  const planning = subscriptionPlanning(() => gateway);
+  const gateway: ApolloGateway = new ApolloGateway({
+    supergraphSdl: manager,
+    buildService,
+    logger,
+    experimental_didResolveQueryPlan: planning.hook,
+  });
+  let apiSchema: GraphQLSchema | null = null;
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl, apiSchema: schema }) => {
     currentSupergraph = coreSupergraphSdl;
+    apiSchema = schema;
   });
 
   const development = config.NODE_ENV !== 'production';
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: planning.wrap(gateway),
     logger,
     introspection: config.INTROSPECTION ?? development,
     csrfPrevention: config.CSRF_PREVENTION,
@@ -143,14 +155,18 @@ export async function startGateway(
   });
   await apollo.start();
 
+  /** An access token, or an API key exchanged for one (cached), to who is calling. */
+  const authenticateCredential = async (credential: string) => {
+    const token = await apiKeys.accessTokenFor(credential);
+    return { principal: await verifyAccessToken(token), forwardToken: token };
+  };
   const authenticate = async (
     req: IncomingMessage,
   ): Promise<Pick<GatewayContext, 'principal' | 'forwardToken'>> => {
     try {
       const credential = bearerCredential(req.headers.authorization);
       if (!credential) return { principal: null, forwardToken: null };
-      const token = await apiKeys.accessTokenFor(credential);
-      return { principal: await verifyAccessToken(token), forwardToken: token };
+      return await authenticateCredential(credential);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       const mapped = toGraphQLError(error);
@@ -250,6 +266,18 @@ export async function startGateway(
         : []),
     ],
   });
+  const subscriptions = serveGatewaySubscriptions({
+    server,
+    config,
+    logger,
+    metrics,
+    apollo,
+    apiSchema: () => {
+      if (!apiSchema) throw new Error('the gateway has no schema yet');
+      return apiSchema;
+    },
+    authenticate: authenticateCredential,
+  });
   const bound = await listen(server, options.host, options.port);
   logger.info({ url: `${bound.url}/graphql` }, 'gateway listening');
   return {
@@ -258,6 +286,7 @@ export async function startGateway(
     port: bound.port,
     server,
     stop: async () => {
+      await subscriptions.close();
       await closeServer(server);
       await apollo.stop();
       await apiKeys.stop();

@@ -5,10 +5,16 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { GraphQLError, isObjectType, type DocumentNode, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  isObjectType,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { applyMiddleware, type IMiddlewareFieldMap } from 'graphql-middleware';
 import { allow, deny, shield, type IRules } from 'graphql-shield';
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AccessTokenVerifier } from './auth/access-token.ts';
 import { bearerCredential } from './auth/access-token.ts';
 import type { Principal } from './auth/principal.ts';
@@ -25,6 +31,7 @@ import {
 } from './http/server.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { serveSubgraphSubscriptions } from './subscriptions/subgraph-websocket.ts';
 
 /** The context every subgraph resolver receives. Domains extend it with their own services. */
 export interface BaseContext {
@@ -109,21 +116,7 @@ export async function startSubgraphServer<TContext extends BaseContext>(
       ApolloServerPluginCacheControlDisabled(),
       operationMetrics(metrics),
     ],
-    formatError: (formatted, error) => {
-      const original = (error as GraphQLError | undefined)?.originalError;
-      if (original instanceof DomainError) {
-        const mapped = toGraphQLError(original);
-        return { ...formatted, message: mapped.message, extensions: mapped.extensions };
-      }
-      if (original && !(original instanceof GraphQLError)) {
-        logger.error({ err: original, path: formatted.path }, 'resolver failed');
-      }
-      const requestId =
-        typeof formatted.extensions?.requestId === 'string'
-          ? formatted.extensions.requestId
-          : undefined;
-      return maskError(formatted, requestId);
-    },
+    formatError: (formatted, error) => formatSubgraphError(formatted, error, logger),
   });
   await apollo.start();
 
@@ -140,7 +133,7 @@ export async function startSubgraphServer<TContext extends BaseContext>(
           context: async (req, scope) =>
             definition.buildContext({
               requestId: scope.requestId,
-              principal: await authenticate(req, deps.verifyAccessToken),
+              principal: await authenticate(req.headers.authorization, deps.verifyAccessToken),
               ip: clientIp(req, true),
               logger: scope.logger,
             }),
@@ -170,6 +163,27 @@ export async function startSubgraphServer<TContext extends BaseContext>(
       ...(definition.routes ?? []),
     ],
   });
+  // Subgraphs that own Subscription fields serve them over graphql-ws on the same port.
+  const subscriptions = schema.getSubscriptionType()
+    ? serveSubgraphSubscriptions<TContext>({
+        server,
+        schema,
+        maxPayloadBytes: config.MAX_BODY_BYTES,
+        keepAliveMs: config.SUBSCRIPTION_KEEPALIVE_SECONDS * 1000,
+        logger,
+        authenticate: (authorization) => authenticate(authorization, deps.verifyAccessToken),
+        buildContext: ({ requestId, principal }) =>
+          Promise.resolve(
+            definition.buildContext({
+              requestId,
+              principal,
+              ip: 'gateway',
+              logger: logger.child({ requestId }),
+            }),
+          ),
+        formatError: (error) => formatSubgraphError(error.toJSON(), error, logger),
+      })
+    : null;
   const { port, url } = await listen(server, deps.host, deps.port);
   logger.info({ url: `${url}/graphql` }, 'subgraph listening');
   return {
@@ -178,18 +192,43 @@ export async function startSubgraphServer<TContext extends BaseContext>(
     port,
     server,
     stop: async () => {
+      await subscriptions?.close();
       await closeServer(server);
       await apollo.stop();
     },
   };
 }
 
+/**
+ * Turns a resolver failure into what the caller sees: a DomainError keeps its code and message,
+ * anything else is logged and masked as INTERNAL_SERVER_ERROR.
+ */
+function formatSubgraphError(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+  logger: Logger,
+): GraphQLFormattedError {
+  const original = (error as GraphQLError | undefined)?.originalError;
+  if (original instanceof DomainError) {
+    const mapped = toGraphQLError(original);
+    return { ...formatted, message: mapped.message, extensions: mapped.extensions };
+  }
+  if (original && !(original instanceof GraphQLError)) {
+    logger.error({ err: original, path: formatted.path }, 'resolver failed');
+  }
+  const requestId =
+    typeof formatted.extensions?.requestId === 'string'
+      ? formatted.extensions.requestId
+      : undefined;
+  return maskError(formatted, requestId);
+}
+
 async function authenticate(
-  req: IncomingMessage,
+  authorization: string | undefined,
   verify: AccessTokenVerifier,
 ): Promise<Principal | null> {
   try {
-    const token = bearerCredential(req.headers.authorization);
+    const token = bearerCredential(authorization);
     return token ? await verify(token) : null;
   } catch (error) {
     if (error instanceof DomainError) {

@@ -29,6 +29,7 @@ interface SnapshotEvent {
  * lost while the bus was down (pub/sub is at most once).
  */
 export class FleetState {
+  private readonly listeners = new Set<(record: NodeRecord) => void>();
   private readonly byOrganization = new Map<string, Map<string, NodeRecord>>();
   private readonly nodeOfGpu = new Map<string, string>();
   private unsubscribe: Unsubscribe | null = null;
@@ -90,6 +91,16 @@ export class FleetState {
     }
   }
 
+  /**
+   * Calls `listener` with every newer report this replica accepts, from any replica (events) or
+   * the database (reload) — each report once, whichever way it arrived first. Listeners see every
+   * organization's nodes: filtering by tenant is the caller's job. Returns the unsubscribe.
+   */
+  onReport(listener: (record: NodeRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Keeps `record` unless this replica already holds a fresher report for the node. */
   apply(record: NodeRecord): void {
     let nodes = this.byOrganization.get(record.organizationId);
@@ -102,6 +113,18 @@ export class FleetState {
     for (const gpu of current?.snapshot?.gpus ?? []) this.nodeOfGpu.delete(gpu.uuid);
     nodes.set(record.id, record);
     for (const gpu of record.snapshot?.gpus ?? []) this.nodeOfGpu.set(gpu.uuid, record.id);
+    // A replica hears its own reports back from the bus: the same report is not news twice.
+    const news =
+      record.snapshot !== null &&
+      (!current || current.lastSeenAt.getTime() !== record.lastSeenAt.getTime());
+    if (!news) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(record);
+      } catch (err) {
+        this.logger.error({ err, nodeId: record.id }, 'fleet report listener failed');
+      }
+    }
   }
 
   /** The organization's nodes, ordered by hostname. */

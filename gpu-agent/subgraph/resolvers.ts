@@ -5,6 +5,7 @@ import type { Resolvers } from '../../generated/graphql/gpu-agent/resolvers-type
 import type { GpuAgentContext } from './context.ts';
 import { gpuParent } from './mappers.ts';
 import { createMigInstance, destroyMigInstance } from './mig-operations.ts';
+import { telemetryStream } from './telemetry.ts';
 
 /** Every read is scoped to the token's organization here, in the subgraph, not only at the gateway. */
 function caller(context: GpuAgentContext): Principal {
@@ -42,7 +43,23 @@ export const gpuAgentResolvers: Resolvers = {
     destroyMigInstance: (_root, { input }, context) =>
       destroyMigInstance(context.deps, caller(context), input),
   },
+  Subscription: {
+    gpuTelemetry: {
+      // No `resolve`: the stream yields `{ gpuTelemetry }` and graphql-shield wraps `subscribe`,
+      // so the scope check runs when the subscription starts.
+      subscribe: (_root, { nodeId }, context) =>
+        telemetryStream(context.deps.fleet, caller(context).organizationId, nodeId ?? null, {
+          limit: context.deps.config.SUBSCRIPTION_QUEUE_LIMIT,
+        }),
+    },
+  },
+  GpuTelemetry: {
+    node: (record) => record,
+    sampledAt: (record) => record.lastSeenAt,
+    gpus: (record) => (record.snapshot?.gpus ?? []).map((gpu) => gpuParent(record, gpu)),
+  },
   GpuNode: {
+    organization: (node) => ({ id: node.organizationId }),
     __resolveReference: (reference, context) =>
       context.principal
         ? context.deps.fleet.node(context.principal.organizationId, reference.id ?? '')

@@ -1,0 +1,190 @@
+import type { GatewayExecutionResult } from '@apollo/server-gateway-interface';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { Logger } from '../../platform/logger.ts';
+import type { EventQueue } from '../../platform/subscriptions/event-queue.ts';
+import type { GatewayContext } from '../context.ts';
+import { executeSubscriptionEvent, type PlannedSubscription } from './plan.ts';
+import type { UpstreamConnections } from './upstream.ts';
+
+/** One client subscription: where its events go and what it was planned as. */
+export interface Subscriber {
+  planned: PlannedSubscription;
+  /** The subscriber's live context (its token is replaced when the client refreshes it). */
+  context: GatewayContext;
+  queue: EventQueue<GatewayExecutionResult>;
+}
+
+export interface FanoutMetrics {
+  /** An event resolved once for a group (upstream event count). */
+  resolved: () => void;
+  /** A resolved event handed to `n` subscriber queues. */
+  delivered: (n: number) => void;
+}
+
+/**
+ * Subscriptions that would get the same events answer for the same data are served by one
+ * upstream subscription: same organization, same role (what the subgraphs' tenant and permission
+ * checks depend on), same operation and variables. Each event is then fetched and resolved once
+ * for the group and handed to every member's queue — N dashboards of one tenant cost one subgraph
+ * stream, not N. Groups never span organizations, and the subgraph filters the stream by the
+ * organization of the token that opened it.
+ */
+export function groupKey(subscriber: Pick<Subscriber, 'planned' | 'context'>): string {
+  const { principal } = subscriber.context;
+  const { request, queryHash } = subscriber.planned.requestContext;
+  return JSON.stringify([
+    principal?.organizationId ?? null,
+    principal?.role ?? null,
+    queryHash,
+    request.operationName ?? null,
+    request.variables ?? {},
+  ]);
+}
+
+/** Every upstream subscription group of one gateway. */
+export class SubscriptionFanout {
+  private readonly groups = new Map<string, SubscriptionGroup>();
+
+  constructor(
+    private readonly upstream: UpstreamConnections,
+    private readonly logger: Logger,
+    private readonly metrics: FanoutMetrics,
+  ) {}
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  /** Adds `subscriber`; returns how to take it out again (idempotent). */
+  join(subscriber: Subscriber): () => void {
+    const key = groupKey(subscriber);
+    let group = this.groups.get(key);
+    if (!group) {
+      group = new SubscriptionGroup(subscriber, this.upstream, this.logger, this.metrics, () =>
+        this.groups.delete(key),
+      );
+      this.groups.set(key, group);
+    } else {
+      group.add(subscriber);
+    }
+    const joined = group;
+    return () => joined.remove(subscriber);
+  }
+}
+
+class SubscriptionGroup {
+  private readonly members = new Set<Subscriber>();
+  private readonly stopUpstream: () => void;
+  /** Events are resolved one after another so every member sees them in publication order. */
+  private tail: Promise<void> = Promise.resolve();
+  private ended = false;
+
+  constructor(
+    first: Subscriber,
+    upstream: UpstreamConnections,
+    private readonly logger: Logger,
+    private readonly metrics: FanoutMetrics,
+    private readonly onEmpty: () => void,
+  ) {
+    this.members.add(first);
+    const { primary, serviceMap, requestContext } = first.planned;
+    const source = serviceMap[primary.serviceName] as { url?: string } | undefined;
+    if (!source?.url) throw new Error(`no URL for subgraph ${primary.serviceName}`);
+    const variables: Record<string, unknown> = {};
+    for (const name of primary.variableUsages ?? []) {
+      const value: unknown = requestContext.request.variables?.[name];
+      if (value !== undefined) variables[name] = value;
+    }
+    this.stopUpstream = upstream.subscribe(
+      source.url,
+      {
+        query: primary.operation,
+        operationName: primary.operationName ?? null,
+        variables,
+        extensions: {
+          authorization: `Bearer ${first.context.forwardToken ?? ''}`,
+          requestId: first.context.requestId,
+        },
+      },
+      {
+        next: (result) => this.enqueue(() => this.deliver(result)),
+        error: (error) =>
+          this.enqueue(async () => {
+            await this.deliver({ errors: upstreamErrors(error) });
+            this.endAll();
+          }),
+        complete: () => this.enqueue(() => Promise.resolve(this.endAll())),
+      },
+    );
+  }
+
+  add(subscriber: Subscriber): void {
+    this.members.add(subscriber);
+  }
+
+  remove(subscriber: Subscriber): void {
+    if (!this.members.delete(subscriber) || this.members.size > 0) return;
+    this.ended = true;
+    this.stopUpstream();
+    this.onEmpty();
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.tail = this.tail.then(step).catch((err: unknown) => {
+      this.logger.error({ err }, 'subscription event delivery failed');
+    });
+  }
+
+  /**
+   * Resolves an event with the credentials of a member whose token is still valid (all members
+   * share organization and role, so any one of them sees exactly what the others may see).
+   */
+  private async deliver(event: ExecutionResult<Record<string, unknown>>): Promise<void> {
+    if (this.ended) return;
+    const now = Date.now();
+    const leader = [...this.members].find(
+      (member) => (member.context.principal?.expiresAt.getTime() ?? 0) > now,
+    );
+    if (!leader) return;
+    let result: GatewayExecutionResult;
+    if (!event.data) {
+      result = { errors: event.errors ?? [] };
+    } else {
+      try {
+        result = await executeSubscriptionEvent(leader.planned, event);
+      } catch (err) {
+        this.logger.error({ err }, 'resolving a subscription event failed');
+        result = {
+          errors: [
+            new GraphQLError('Resolving this event failed', {
+              extensions: { code: 'INTERNAL_SERVER_ERROR' },
+            }),
+          ],
+        };
+      }
+    }
+    this.metrics.resolved();
+    let delivered = 0;
+    for (const member of this.members) if (member.queue.push(result)) delivered++;
+    this.metrics.delivered(delivered);
+  }
+
+  /** The owning subgraph ended the stream: complete every member once its queue drains. */
+  private endAll(): void {
+    for (const member of this.members) member.queue.end();
+  }
+}
+
+function upstreamErrors(error: unknown): GraphQLError[] {
+  if (Array.isArray(error)) {
+    return error.map(
+      (e: { message?: string; extensions?: Record<string, unknown> }) =>
+        new GraphQLError(e.message ?? 'Subscription failed', { extensions: e.extensions }),
+    );
+  }
+  return [
+    new GraphQLError('The subgraph serving this subscription is unavailable', {
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    }),
+  ];
+}
