@@ -110,6 +110,10 @@ class SubscriptionGroup {
         next: (result) => this.enqueue(() => this.deliver(result)),
         error: (error) =>
           this.enqueue(async () => {
+            this.logger.warn(
+              { err: error, subgraph: primary.serviceName },
+              'upstream subscription failed',
+            );
             await this.deliver({ errors: upstreamErrors(error) });
             this.endAll();
           }),

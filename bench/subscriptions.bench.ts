@@ -1,0 +1,318 @@
+/**
+ * `npm run bench:subscriptions` — federated subscriptions under load.
+ *
+ * The supergraph runs in a child process (bench/subscriptions/supergraph-process.ts, embedded
+ * stores, NODE_ENV=production). This process opens N WebSocket connections to the gateway, one
+ * subscriber each — what N open dashboards are — all of one organization, each watching one of
+ * 100 simulated GPU nodes:
+ *
+ *   subscription($node: ID) { gpuTelemetry(nodeId: $node) { sampledAt node { hostname
+ *     organization { name } } gpus { uuid utilizationPercent memoryUsedMiB temperatureC powerDrawW } } }
+ *
+ * `organization { name }` belongs to the identity subgraph, so every event also runs a query-plan
+ * fetch there. It then publishes node reports through the agent protocol at R events/s (each node
+ * in turn), so each event fans out to N/100 subscribers. Printed per N:
+ *   - delivery latency p50/p99/max from publication (the gpu-agent's `sampledAt`, same clock) to
+ *     the client's receipt;
+ *   - events lost: deliveries expected (reports × subscribers of that node) minus received;
+ *   - gateway-process RSS growth per connection.
+ *
+ * Usage: npm run bench:subscriptions [-- --subscribers=1000,5000,10000 --rate=100 --seconds=20]
+ * Target (issue 4): 5,000 subscribers, p99 < 250 ms at 100 events/s, 0 lost.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
+import { createHttpFleetLink, type FleetLink } from '../gpu-agent/agent/fleet-link.ts';
+import { simulatedFleet } from '../gpu-agent/simulator/index.ts';
+import { freePort } from './support.ts';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const [key = '', value = ''] = a.replace(/^--/, '').split('=');
+    return [key, value];
+  }),
+);
+const subscriberCounts = (args.subscribers ?? '1000,5000,10000').split(',').map(Number);
+const eventsPerSecond = Number(args.rate ?? 100);
+const seconds = Number(args.seconds ?? 20);
+const nodeCount = 100;
+const target = { subscribers: 5_000, p99Ms: 250 };
+
+const subscription = /* GraphQL */ `
+  subscription Dashboard($node: ID) {
+    gpuTelemetry(nodeId: $node) {
+      sampledAt
+      node {
+        hostname
+        organization {
+          name
+        }
+      }
+      gpus {
+        uuid
+        utilizationPercent
+        memoryUsedMiB
+        temperatureC
+        powerDrawW
+      }
+    }
+  }
+`;
+
+interface Subscriber {
+  socket: WebSocket;
+  node: number;
+  received: number;
+  errors: number;
+}
+
+interface Result {
+  subscribers: number;
+  published: number;
+  expected: number;
+  received: number;
+  p50: number;
+  p99: number;
+  max: number;
+  rssPerConnectionKiB: number;
+  connectSeconds: number;
+}
+
+function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function startServer(): Promise<{
+  child: ChildProcess;
+  gatewayUrl: string;
+  gpuAgentUrl: string;
+}> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'subscriptions', 'supergraph-process.ts')],
+    {
+      env: {
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        LOTABOTS_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+        LOTABOTS_DATA_DIR: mkdtempSync(join(tmpdir(), 'lotabots-bench-subs-')),
+        PORT: String(port),
+        PASSWORD_HASH_LOG2N: '14',
+        RATE_LIMIT_FREE: '100000000',
+        RATE_LIMIT_ANONYMOUS: '100000000',
+        GPU_DEMO_NODE: 'false',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const line = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`supergraph exited with ${code}`)));
+  });
+  const ready = JSON.parse(line) as { gatewayPort: number; gpuAgentUrl: string };
+  return {
+    child,
+    gatewayUrl: `http://127.0.0.1:${ready.gatewayPort}`,
+    gpuAgentUrl: ready.gpuAgentUrl,
+  };
+}
+
+async function signUp(gatewayUrl: string): Promise<string> {
+  const response = await fetch(`${gatewayUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }',
+      variables: {
+        i: {
+          email: `bench-${Date.now()}@example.com`,
+          password: 'Correct horse battery staple 42',
+          organizationName: 'Bench dashboards',
+        },
+      },
+    }),
+  });
+  const body = (await response.json()) as { data?: { signUp: { accessToken: string } } };
+  if (!body.data) throw new Error(`sign-up failed: ${JSON.stringify(body)}`);
+  return body.data.signUp.accessToken;
+}
+
+/** Opens one subscriber: connection_init with the token, then the dashboard subscription. */
+function connect(
+  url: string,
+  token: string,
+  nodeId: string,
+  node: number,
+  latencies: number[],
+): Promise<Subscriber> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
+    const subscriber: Subscriber = { socket, node, received: 0, errors: 0 };
+    socket.on('open', () =>
+      socket.send(
+        JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+      ),
+    );
+    socket.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString('utf8')) as {
+        type: string;
+        payload?: { data?: { gpuTelemetry?: { sampledAt: string } }; errors?: unknown };
+      };
+      if (message.type === 'connection_ack') {
+        socket.send(
+          JSON.stringify({
+            id: '1',
+            type: 'subscribe',
+            payload: { query: subscription, variables: { node: nodeId } },
+          }),
+        );
+        // The gateway has the subscription once its pipeline ran; a short pause per batch
+        // (below) lets it finish before events start.
+        resolve(subscriber);
+      } else if (message.type === 'next') {
+        const sampledAt = message.payload?.data?.gpuTelemetry?.sampledAt;
+        if (!sampledAt || message.payload?.errors) {
+          subscriber.errors++;
+          return;
+        }
+        subscriber.received++;
+        latencies.push(Date.now() - Date.parse(sampledAt));
+      } else if (message.type === 'error') {
+        subscriber.errors++;
+      }
+    });
+    socket.once('error', reject);
+    socket.once('close', (code, reason) => {
+      if (code !== 1000 && code !== 1001 && code !== 1005)
+        process.stdout.write(`\n  subscriber closed: ${code} ${reason.toString()}\n`);
+    });
+  });
+}
+
+async function runScenario(
+  server: { child: ChildProcess; gatewayUrl: string },
+  token: string,
+  link: FleetLink,
+  fleet: ReturnType<typeof simulatedFleet>,
+  nodeIds: string[],
+  count: number,
+): Promise<Result> {
+  const wsUrl = `${server.gatewayUrl.replace(/^http/, 'ws')}/graphql`;
+  const latencies: number[] = [];
+  const rssBefore = rssKiB(server.child.pid!);
+  process.stdout.write(`\n  ${count} subscribers: connecting `);
+  const started = Date.now();
+  const subscribers: Subscriber[] = [];
+  for (let i = 0; i < count; i += 200) {
+    const batch = Array.from({ length: Math.min(200, count - i) }, (_, j) => {
+      const node = (i + j) % nodeCount;
+      return connect(wsUrl, token, nodeIds[node]!, node, latencies);
+    });
+    subscribers.push(...(await Promise.all(batch)));
+    if ((i / 200) % 5 === 0) process.stdout.write('.');
+  }
+  const connectSeconds = (Date.now() - started) / 1000;
+  // Let the last subscriptions clear the gateway's pipeline before the first event.
+  await new Promise((r) => setTimeout(r, 2_000));
+  process.stdout.write(
+    ` ${connectSeconds.toFixed(1)} s; publishing ${eventsPerSecond}/s for ${seconds} s `,
+  );
+
+  const published = new Array<number>(nodeCount).fill(0);
+  const total = eventsPerSecond * seconds;
+  const inFlight = new Set<Promise<void>>();
+  const t0 = Date.now();
+  for (let k = 0; k < total; k++) {
+    const due = t0 + (k * 1000) / eventsPerSecond;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const node = k % nodeCount;
+    const publish = (async () => {
+      await link.publishSnapshot(nodeIds[node]!, await fleet[node]!.collect());
+      published[node]!++;
+    })();
+    inFlight.add(publish);
+    void publish.finally(() => inFlight.delete(publish));
+    if (k % (eventsPerSecond * 5) === 0) process.stdout.write('.');
+  }
+  await Promise.all(inFlight);
+  await new Promise((r) => setTimeout(r, 3_000));
+  const rssAfter = rssKiB(server.child.pid!);
+
+  const expected = subscribers.reduce((sum, s) => sum + (published[s.node] ?? 0), 0);
+  const received = subscribers.reduce((sum, s) => sum + s.received, 0);
+  const errors = subscribers.reduce((sum, s) => sum + s.errors, 0);
+  if (errors > 0) process.stdout.write(`\n  ${errors} error messages received\n`);
+  for (const s of subscribers) s.socket.close(1000);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const sorted = Float64Array.from(latencies).sort();
+  process.stdout.write(' done\n');
+  return {
+    subscribers: count,
+    published: published.reduce((a, b) => a + b, 0),
+    expected,
+    received,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    rssPerConnectionKiB: (rssAfter - rssBefore) / count,
+    connectSeconds,
+  };
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(
+    `subscriptions benchmark: ${nodeCount} nodes, ${eventsPerSecond} events/s, subscribers ${subscriberCounts.join(', ')}\n  booting the supergraph (child process) …\n`,
+  );
+  const server = await startServer();
+  try {
+    const token = await signUp(server.gatewayUrl);
+    const fleet = simulatedFleet(nodeCount, { autoProcesses: false });
+    const link = createHttpFleetLink({ endpoint: server.gpuAgentUrl, credential: () => token });
+    const nodeIds = await Promise.all(
+      fleet.map(async (node) => (await link.enroll(node.hostname)).nodeId),
+    );
+    await Promise.all(
+      fleet.map(async (node, i) => link.publishSnapshot(nodeIds[i]!, await node.collect())),
+    );
+    const results: Result[] = [];
+    for (const count of subscriberCounts) {
+      results.push(await runScenario(server, token, link, fleet, nodeIds, count));
+    }
+
+    process.stdout.write(
+      '\n  subscribers  published  deliveries/s   p50 ms   p99 ms   max ms   lost   RSS/conn KiB   connect s\n',
+    );
+    for (const r of results) {
+      process.stdout.write(
+        `  ${String(r.subscribers).padStart(11)} ${String(r.published).padStart(10)} ${(r.expected / seconds).toFixed(0).padStart(13)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.max).padStart(8)} ${String(r.expected - r.received).padStart(6)} ${r.rssPerConnectionKiB.toFixed(1).padStart(14)} ${r.connectSeconds.toFixed(1).padStart(11)}\n`,
+      );
+    }
+    const measured = results.find((r) => r.subscribers === target.subscribers);
+    if (measured) {
+      const met = measured.p99 < target.p99Ms && measured.expected === measured.received;
+      process.stdout.write(
+        `\n  target: ${target.subscribers} subscribers, p99 < ${target.p99Ms} ms at ${eventsPerSecond} events/s, 0 lost: ${met ? 'met' : 'MISSED'} (p99 ${measured.p99} ms, ${measured.expected - measured.received} lost)\n`,
+      );
+      if (!met) process.exitCode = 1;
+    }
+    if (results.some((r) => r.expected !== r.received)) process.exitCode = 1;
+  } finally {
+    server.child.kill('SIGTERM');
+    await new Promise((r) => server.child.once('exit', r));
+  }
+}
+
+await main();

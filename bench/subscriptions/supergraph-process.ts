@@ -1,0 +1,18 @@
+/**
+ * The supergraph under test for `npm run bench:subscriptions`, in a process of its own so the
+ * thousands of benchmark clients do not share its event loop. Configured by the environment the
+ * benchmark passes; prints one JSON line when ready; stops cleanly on SIGTERM.
+ */
+import { loadConfig } from '../../platform/config.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { startSupergraph } from '../../platform/supergraph.ts';
+
+const config = loadConfig();
+const supergraph = await startSupergraph(config, createLogger(config), { seedDemo: false });
+const gpuAgent = supergraph.subgraphs.find((s) => s.name === 'gpu-agent');
+process.stdout.write(
+  `${JSON.stringify({ gatewayPort: supergraph.gateway.port, gpuAgentUrl: gpuAgent?.url })}\n`,
+);
+process.once('SIGTERM', () => {
+  void supergraph.stop().finally(() => process.exit(0));
+});
