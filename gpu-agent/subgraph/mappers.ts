@@ -7,3 +7,18 @@ export type GpuParent = GpuState & { node: NodeRecord };
 export function gpuParent(node: NodeRecord, gpu: GpuState): GpuParent {
   return { ...gpu, node };
 }
+
+// A record is replaced, never changed, when its node reports again, so its GPUs' parents can be
+// built once per report instead of once per request (an inventory of 800 GPUs otherwise copies
+// every GPU's state on every query).
+const parentsOfRecord = new WeakMap<NodeRecord, GpuParent[]>();
+
+/** The node's GPUs as resolver parents, in nvidia-smi's order. */
+export function gpuParentsOf(node: NodeRecord): GpuParent[] {
+  let parents = parentsOfRecord.get(node);
+  if (!parents) {
+    parents = (node.snapshot?.gpus ?? []).map((gpu) => gpuParent(node, gpu));
+    parentsOfRecord.set(node, parents);
+  }
+  return parents;
+}

@@ -3,7 +3,7 @@ import { unauthenticated } from '../../platform/errors.ts';
 import { DateTimeScalar } from '../../platform/graphql/scalars.ts';
 import type { Resolvers } from '../../generated/graphql/gpu-agent/resolvers-types.ts';
 import type { GpuAgentContext } from './context.ts';
-import { gpuParent } from './mappers.ts';
+import { gpuParent, gpuParentsOf } from './mappers.ts';
 import { createMigInstance, destroyMigInstance } from './mig-operations.ts';
 import { telemetryStream } from './telemetry.ts';
 
@@ -56,7 +56,7 @@ export const gpuAgentResolvers: Resolvers = {
   GpuTelemetry: {
     node: (record) => record,
     sampledAt: (record) => record.lastSeenAt,
-    gpus: (record) => (record.snapshot?.gpus ?? []).map((gpu) => gpuParent(record, gpu)),
+    gpus: (record) => gpuParentsOf(record),
   },
   GpuNode: {
     organization: (node) => ({ id: node.organizationId }),
@@ -68,7 +68,7 @@ export const gpuAgentResolvers: Resolvers = {
     cudaVersion: (node) => node.snapshot?.cudaVersion ?? null,
     online: (node, _args, context) => context.deps.fleet.online(node),
     source: (node) => node.snapshot?.source ?? null,
-    gpus: (node) => (node.snapshot?.gpus ?? []).map((gpu) => gpuParent(node, gpu)),
+    gpus: (node) => gpuParentsOf(node),
   },
   Gpu: {
     __resolveReference: (reference, context) => {
