@@ -277,6 +277,7 @@ export async function startGateway(
       return apiSchema;
     },
     authenticate: authenticateCredential,
+    onApiKeyRevoked: (listener) => apiKeys.onRevoked(listener),
   });
   const bound = await listen(server, options.host, options.port);
   logger.info({ url: `${bound.url}/graphql` }, 'gateway listening');

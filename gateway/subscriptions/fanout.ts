@@ -90,6 +90,7 @@ class SubscriptionGroup {
     const { primary, serviceMap, requestContext } = first.planned;
     const source = serviceMap[primary.serviceName] as { url?: string } | undefined;
     if (!source?.url) throw new Error(`no URL for subgraph ${primary.serviceName}`);
+    const currentToken = () => this.currentToken();
     const variables: Record<string, unknown> = {};
     for (const name of primary.variableUsages ?? []) {
       const value: unknown = requestContext.request.variables?.[name];
@@ -102,7 +103,11 @@ class SubscriptionGroup {
         operationName: primary.operationName ?? null,
         variables,
         extensions: {
-          authorization: `Bearer ${first.context.forwardToken ?? ''}`,
+          // A getter: the client serialises the payload again when it reconnects to a restarted
+          // subgraph, and must then send a member's current token, not the expired first one.
+          get authorization() {
+            return `Bearer ${currentToken() ?? ''}`;
+          },
           requestId: first.context.requestId,
         },
       },
@@ -120,6 +125,19 @@ class SubscriptionGroup {
         complete: () => this.enqueue(() => Promise.resolve(this.endAll())),
       },
     );
+  }
+
+  /** A member whose token is still valid (all share organization and role), if any. */
+  private leader(): Subscriber | undefined {
+    const now = Date.now();
+    for (const member of this.members) {
+      if ((member.context.principal?.expiresAt.getTime() ?? 0) > now) return member;
+    }
+    return undefined;
+  }
+
+  currentToken(): string | null {
+    return this.leader()?.context.forwardToken ?? null;
   }
 
   add(subscriber: Subscriber): void {
@@ -145,10 +163,7 @@ class SubscriptionGroup {
    */
   private async deliver(event: ExecutionResult<Record<string, unknown>>): Promise<void> {
     if (this.ended) return;
-    const now = Date.now();
-    const leader = [...this.members].find(
-      (member) => (member.context.principal?.expiresAt.getTime() ?? 0) > now,
-    );
+    const leader = this.leader();
     if (!leader) return;
     let result: GatewayExecutionResult;
     if (!event.data) {

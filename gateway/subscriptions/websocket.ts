@@ -15,6 +15,7 @@ import type { Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { Counter, Gauge } from 'prom-client';
 import type { WebSocket } from 'ws';
+import { ApiKeyExchange } from '../../platform/auth/api-key-exchange.ts';
 import type { Principal } from '../../platform/auth/principal.ts';
 import type { Config } from '../../platform/config.ts';
 import { DomainError, maskError } from '../../platform/errors.ts';
@@ -74,6 +75,8 @@ export interface GatewaySubscriptionsDeps {
   apiSchema: () => GraphQLSchema;
   /** Verifies an access token or exchanges an API key (throws DomainError when refused). */
   authenticate: (credential: string) => Promise<{ principal: Principal; forwardToken: string }>;
+  /** Registers for API-key revocations (by key prefix) from any replica; returns the unsubscribe. */
+  onApiKeyRevoked: (listener: (prefix: string) => void) => () => void;
 }
 
 // graphql-ws only looks at these documents' operation type: it then calls our execute/subscribe.
@@ -122,15 +125,22 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
     resolved: () => counters.events.inc(),
     delivered: (n) => counters.deliveries.inc(n),
   });
-  const sessions = new WeakMap<WsContext, Session>();
+  const sessions = new Map<WsContext, Session>();
+  // A revoked key's connections end now, not when their exchanged token would have expired.
+  const stopRevocations = deps.onApiKeyRevoked((prefix) => {
+    for (const [ctx, session] of sessions) {
+      if (session.principal.apiKeyId && ApiKeyExchange.prefixOf(session.credential) === prefix) {
+        ctx.extra.socket.close(CloseCodes.Forbidden, 'Forbidden: API key revoked');
+      }
+    }
+  });
   const streams = new Set<EventQueue<GatewayExecutionResult>>();
-  let connections = 0;
   new Gauge({
     name: 'lotabots_subscription_connections',
-    help: 'Open WebSocket connections',
+    help: 'Open, authenticated WebSocket connections',
     registers,
     collect() {
-      this.set(connections);
+      this.set(sessions.size);
     },
   });
   new Gauge({
@@ -209,7 +219,6 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
           };
           sessions.set(ctx, session);
           scheduleExpiry(ctx, session);
-          connections++;
           return true;
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
@@ -342,7 +351,6 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
         if (!session) return;
         if (session.expiry) clearTimeout(session.expiry);
         sessions.delete(ctx);
-        connections--;
       },
     },
     attachWebSocketServer(deps.server, {
@@ -358,6 +366,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
      * `complete` message), then connections close with 1001.
      */
     close: async () => {
+      stopRevocations();
       for (const queue of streams) queue.end();
       const deadline = Date.now() + 5_000;
       while (streams.size > 0 && Date.now() < deadline) {

@@ -21,6 +21,7 @@ interface Entry {
  */
 export class ApiKeyExchange {
   private readonly cache = new Map<string, Entry>();
+  private readonly revokedListeners = new Set<(prefix: string) => void>();
   private unsubscribe: (() => Promise<void>) | null = null;
 
   constructor(
@@ -35,7 +36,22 @@ export class ApiKeyExchange {
       if (typeof prefix !== 'string') return;
       for (const [hash, entry] of this.cache) if (entry.prefix === prefix) this.cache.delete(hash);
       this.logger.info({ prefix }, 'revoked API key evicted from cache');
+      for (const listener of this.revokedListeners) listener(prefix);
     });
+  }
+
+  /**
+   * Calls `listener` with the prefix (`lb_<prefix>_…`) of every key revoked anywhere, so holders of
+   * long-lived sessions (WebSocket connections) can end them at once. Returns the unsubscribe.
+   */
+  onRevoked(listener: (prefix: string) => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
+  }
+
+  /** The prefix a revocation event names for `apiKey`. */
+  static prefixOf(apiKey: string): string {
+    return apiKey.split('_')[1] ?? '';
   }
 
   async stop(): Promise<void> {
@@ -74,7 +90,7 @@ export class ApiKeyExchange {
     if (this.cache.size >= maxEntries) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(hash, {
       token: body.accessToken,
-      prefix: apiKey.split('_')[1] ?? '',
+      prefix: ApiKeyExchange.prefixOf(apiKey),
       expiresAt: Date.now() + body.expiresIn * 1000,
     });
     return body.accessToken;

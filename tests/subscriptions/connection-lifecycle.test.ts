@@ -158,6 +158,39 @@ describe('WebSocket connection lifecycle', () => {
     await client.dispose();
   });
 
+  it('closes an API-key connection as soon as the key is revoked', async () => {
+    const admin = await freshSession();
+    const created = await supergraph.graphql<{
+      createApiKey: { secret: string; apiKey: { id: string } };
+    }>(
+      'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }',
+      { i: { name: 'dashboard kiosk', role: 'VIEWER' } },
+      admin.accessToken,
+    );
+    if (!created.data) throw new Error(JSON.stringify(created.errors));
+    const raw = await rawConnection(supergraph.baseUrl, {
+      authorization: `Bearer ${created.data.createApiKey.secret}`,
+    });
+    await raw.next('connection_ack');
+    raw.send({ id: '1', type: 'subscribe', payload: { query: lightSubscription } });
+    await raw.next('next');
+    const started = Date.now();
+    const revoked = await supergraph.graphql(
+      'mutation($id: ID!) { revokeApiKey(id: $id) { id } }',
+      { id: created.data.createApiKey.apiKey.id },
+      admin.accessToken,
+    );
+    expect(revoked.errors).toBeUndefined();
+    // Well before the exchanged token (3 s here, minutes in production) would have expired.
+    expect(await raw.closed).toEqual({ code: 4403, reason: 'Forbidden: API key revoked' });
+    expect(Date.now() - started).toBeLessThan(TOKEN_TTL_SECONDS * 1000);
+    // And the key no longer opens connections.
+    const again = await rawConnection(supergraph.baseUrl, {
+      authorization: `Bearer ${created.data.createApiKey.secret}`,
+    });
+    expect((await again.closed).code).toBe(4403);
+  });
+
   it('closes a consumer that stops reading (4008) while others keep every event', async () => {
     const fast = subscriptionClient(supergraph.baseUrl, viewerKey);
     const fastEvents = collect(fast, heavySubscription);

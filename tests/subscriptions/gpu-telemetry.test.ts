@@ -1,5 +1,6 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGpuAgent } from '../../gpu-agent/subgraph/index.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
 import {
   collect,
@@ -224,6 +225,26 @@ describe('gpuTelemetry through the gateway over graphql-ws', () => {
   it('refuses subscriptions over HTTP with a pointer to WebSocket', async () => {
     const result = await supergraph.graphql(telemetrySubscription, {}, tenantA.accessToken);
     expect(result.errors?.[0]?.message).toMatch(/WebSocket/);
+  });
+
+  it('keeps a subscription streaming across a restart of the gpu-agent subgraph', async () => {
+    const subscription = collect<Telemetry>(client(tenantA.accessToken), telemetrySubscription);
+    await subscription.waitFor(1);
+    const index = supergraph.subgraphs.findIndex((s) => s.name === 'gpu-agent');
+    const previous = supergraph.subgraphs[index]!;
+    await previous.stop();
+    // Same port, as a restarted pod behind its Service; supergraph.stop() stops the new one.
+    supergraph.subgraphs[index] = await startGpuAgent(
+      supergraph.runtime,
+      { host: '127.0.0.1', port: previous.port },
+      { identityUrl: supergraph.identity.url },
+    );
+    const before = subscription.results.length;
+    // The gateway reconnects to the subgraph and subscribes again; the node agent reports again.
+    const after = await subscription.waitFor(before + 2, 30_000);
+    expect(after.at(-1)?.data?.gpuTelemetry.node.id).toBe(nodeId);
+    expect(after.at(-1)?.errors).toBeUndefined();
+    subscription.stop();
   });
 
   it('completes open subscriptions when the gateway shuts down', async () => {
