@@ -210,6 +210,8 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
         }
         try {
           const { principal, forwardToken } = await deps.authenticate(credential);
+          // The client may have gone while its token was checked: nothing to register then.
+          if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
           const session: Session = {
             principal,
             forwardToken,
