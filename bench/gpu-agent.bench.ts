@@ -23,7 +23,7 @@ import { startSupergraph } from '../platform/supergraph.ts';
 import { createHttpFleetLink } from '../gpu-agent/agent/fleet-link.ts';
 import { simulatedFleet } from '../gpu-agent/simulator/index.ts';
 import { measureParseThroughput } from './gpu-agent/parse.ts';
-import { freePort, runPhase, type Phase } from './support.ts';
+import { freePort, runPhase, signUpForBench, type Phase } from './support.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const nodeCount = Number(process.env.BENCH_NODES ?? 100);
@@ -124,22 +124,10 @@ async function main(): Promise<void> {
   let stopReporting = false;
   try {
     const gatewayUrl = `http://127.0.0.1:${supergraph.gateway.port}/graphql`;
-    const signUp = await fetch(gatewayUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        query: 'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }',
-        variables: {
-          i: {
-            email: `bench-${Date.now()}@example.com`,
-            password: 'Correct horse battery staple 42',
-            organizationName: 'Bench fleet',
-          },
-        },
-      }),
-    });
-    const token = ((await signUp.json()) as { data: { signUp: { accessToken: string } } }).data
-      .signUp.accessToken;
+    const token = await signUpForBench(
+      `http://127.0.0.1:${supergraph.gateway.port}`,
+      'Bench fleet',
+    );
 
     const fleet = simulatedFleet(nodeCount, { autoProcesses: true });
     // Give the MIG GPUs a mixed layout, as a busy fleet has.
@@ -209,7 +197,9 @@ async function main(): Promise<void> {
     const [direct, gateway] = phases as [Phase, Phase];
     process.stdout.write(
       `\n  gateway/direct p50 ratio (MIG layout): ${(gateway.p50 / Math.max(direct.p50, 1)).toFixed(2)}\n` +
-        `  target: MIG layout p99 < ${p99TargetMs} ms through the gateway: ${gateway.p99 < p99TargetMs ? 'met' : 'MISSED'} (${gateway.p99} ms)\n`,
+        (nodeCount === 100
+          ? `  target: MIG layout p99 < ${p99TargetMs} ms through the gateway: ${gateway.p99 < p99TargetMs ? 'met' : 'MISSED'} (${gateway.p99} ms)\n`
+          : `  (the target is set for 100 nodes; this run used ${nodeCount})\n`),
     );
     if (phases.some((p) => p.errors > 0)) process.exitCode = 1;
   } finally {

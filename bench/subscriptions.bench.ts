@@ -31,7 +31,7 @@ import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { createHttpFleetLink, type FleetLink } from '../gpu-agent/agent/fleet-link.ts';
 import { simulatedFleet } from '../gpu-agent/simulator/index.ts';
-import { freePort } from './support.ts';
+import { freePort, signUpForBench } from './support.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -143,26 +143,6 @@ async function startServer(): Promise<{
     gatewayUrl: `http://127.0.0.1:${ready.gatewayPort}`,
     gpuAgentUrl: ready.gpuAgentUrl,
   };
-}
-
-async function signUp(gatewayUrl: string): Promise<string> {
-  const response = await fetch(`${gatewayUrl}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      query: 'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }',
-      variables: {
-        i: {
-          email: `bench-${Date.now()}@example.com`,
-          password: 'Correct horse battery staple 42',
-          organizationName: 'Bench dashboards',
-        },
-      },
-    }),
-  });
-  const body = (await response.json()) as { data?: { signUp: { accessToken: string } } };
-  if (!body.data) throw new Error(`sign-up failed: ${JSON.stringify(body)}`);
-  return body.data.signUp.accessToken;
 }
 
 /** Opens one subscriber: connection_init with the token, then the dashboard subscription. */
@@ -300,7 +280,7 @@ async function runScenario(
 async function measure(count: number): Promise<Result> {
   const server = await startServer();
   try {
-    const token = await signUp(server.gatewayUrl);
+    const token = await signUpForBench(server.gatewayUrl, 'Bench dashboards');
     const fleet = simulatedFleet(nodeCount, { autoProcesses: false });
     const link = createHttpFleetLink({ endpoint: server.gpuAgentUrl, credential: () => token });
     const nodeIds = await Promise.all(

@@ -48,3 +48,27 @@ export async function runPhase(
   process.stdout.write(`${phase.rps.toFixed(1)} req/s, p99 ${phase.p99} ms\n`);
   return phase;
 }
+
+/** Signs up a fresh organization through the gateway at `gatewayUrl` and returns its access token. */
+export async function signUpForBench(
+  gatewayUrl: string,
+  organizationName: string,
+): Promise<string> {
+  const response = await fetch(`${gatewayUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }',
+      variables: {
+        i: {
+          email: `bench-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`,
+          password: 'Correct horse battery staple 42',
+          organizationName,
+        },
+      },
+    }),
+  });
+  const body = (await response.json()) as { data?: { signUp: { accessToken: string } } };
+  if (!body.data) throw new Error(`sign-up failed: ${JSON.stringify(body)}`);
+  return body.data.signUp.accessToken;
+}

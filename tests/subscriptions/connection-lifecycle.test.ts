@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
-import { collect, rawConnection, subscriptionClient } from '../support/subscriptions.ts';
+import {
+  collect,
+  metricValue,
+  rawConnection,
+  subscriptionClient,
+} from '../support/subscriptions.ts';
 import {
   authPayloadFields,
   signUp,
@@ -83,11 +88,7 @@ afterAll(async () => {
   await supergraph?.stop();
 });
 
-async function metric(name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${supergraph.baseUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}`));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
+const metric = (name: string, labels = '') => metricValue(supergraph.baseUrl, name, labels);
 
 async function freshSession(): Promise<{ accessToken: string; refreshToken: string }> {
   const result = await supergraph.graphql<{

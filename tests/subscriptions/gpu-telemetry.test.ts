@@ -4,6 +4,7 @@ import { startGpuAgent } from '../../gpu-agent/subgraph/index.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
 import {
   collect,
+  metricValue,
   rawConnection,
   subscriptionClient,
   type Collected,
@@ -80,11 +81,7 @@ function client(credential: string): Client {
   return created;
 }
 
-async function metric(name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${supergraph.baseUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}`));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
+const metric = (name: string, labels = '') => metricValue(supergraph.baseUrl, name, labels);
 
 beforeAll(async () => {
   supergraph = await startTestSupergraph({ RATE_LIMIT_FREE: '100000' });

@@ -1,6 +1,13 @@
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 
+/** One sample of a Prometheus metric from `baseUrl`'s /metrics (0 when absent), e.g. `kind="group"`. */
+export async function metricValue(baseUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 /** The gateway's WebSocket URL for a base URL such as http://127.0.0.1:41234. */
 export function wsUrl(baseUrl: string): string {
   return `${baseUrl.replace(/^http/, 'ws')}/graphql`;
