@@ -1,4 +1,5 @@
 import type { Client } from 'graphql-ws';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGpuAgent } from '../../gpu-agent/subgraph/index.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
@@ -216,6 +217,38 @@ describe('gpuTelemetry through the gateway over graphql-ws', () => {
     const answer = await raw.next('next');
     expect(answer.payload).toEqual({ data: { me: { email: tenantA.email } } });
     await raw.next('complete');
+    raw.socket.close();
+  });
+
+  it('runs automatic persisted queries over the socket, as over HTTP', async () => {
+    const query = 'subscription { gpuTelemetry { sampledAt } }';
+    const persistedQuery = {
+      version: 1,
+      sha256Hash: createHash('sha256').update(query).digest('hex'),
+    };
+    const raw = await rawConnection(supergraph.baseUrl, {
+      authorization: `Bearer ${tenantA.accessToken}`,
+    });
+    await raw.next('connection_ack');
+    // graphql-ws requires a query string; an empty one stands for "by hash only".
+    raw.send({
+      id: '1',
+      type: 'subscribe',
+      payload: { query: '', extensions: { persistedQuery } },
+    });
+    const unknown = (await raw.next('error')).payload as { extensions?: { code?: string } }[];
+    expect(unknown[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    raw.send({ id: '2', type: 'subscribe', payload: { query, extensions: { persistedQuery } } });
+    await raw.next('next');
+    raw.send({ id: '2', type: 'complete' });
+    raw.send({
+      id: '3',
+      type: 'subscribe',
+      payload: { query: '', extensions: { persistedQuery } },
+    });
+    const byHash = (await raw.next('next')) as { id?: string; payload?: { data?: unknown } };
+    expect(byHash.id).toBe('3');
+    expect(byHash.payload?.data).toMatchObject({ gpuTelemetry: { sampledAt: expect.any(String) } });
     raw.socket.close();
   });
 
