@@ -58,17 +58,24 @@ export class SubscriptionFanout {
   /** Adds `subscriber`; returns how to take it out again (idempotent). */
   join(subscriber: Subscriber): () => void {
     const key = groupKey(subscriber);
-    let group = this.groups.get(key);
-    if (!group) {
-      group = new SubscriptionGroup(subscriber, this.upstream, this.logger, this.metrics, () =>
-        this.groups.delete(key),
-      );
-      this.groups.set(key, group);
-    } else {
-      group.add(subscriber);
+    const existing = this.groups.get(key);
+    if (existing) {
+      existing.add(subscriber);
+      return () => existing.remove(subscriber);
     }
-    const joined = group;
-    return () => joined.remove(subscriber);
+    // Once its stream ends (or its last member leaves) a group takes no one new: a later
+    // subscriber with the same key starts a fresh upstream subscription.
+    const group: SubscriptionGroup = new SubscriptionGroup(
+      subscriber,
+      this.upstream,
+      this.logger,
+      this.metrics,
+      () => {
+        if (this.groups.get(key) === group) this.groups.delete(key);
+      },
+    );
+    this.groups.set(key, group);
+    return () => group.remove(subscriber);
   }
 }
 
@@ -84,7 +91,8 @@ class SubscriptionGroup {
     upstream: UpstreamConnections,
     private readonly logger: Logger,
     private readonly metrics: FanoutMetrics,
-    private readonly onEmpty: () => void,
+    /** Called when the group stops taking members (stream ended, or no member left). */
+    private readonly onClosed: () => void,
   ) {
     this.members.add(first);
     const { primary, serviceMap, requestContext } = first.planned;
@@ -148,7 +156,7 @@ class SubscriptionGroup {
     if (!this.members.delete(subscriber) || this.members.size > 0) return;
     this.ended = true;
     this.stopUpstream();
-    this.onEmpty();
+    this.onClosed();
   }
 
   private enqueue(step: () => Promise<void>): void {
@@ -190,6 +198,7 @@ class SubscriptionGroup {
 
   /** The owning subgraph ended the stream: complete every member once its queue drains. */
   private endAll(): void {
+    this.onClosed();
     for (const member of this.members) member.queue.end();
   }
 }

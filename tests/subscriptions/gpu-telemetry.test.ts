@@ -165,6 +165,12 @@ describe('gpuTelemetry through the gateway over graphql-ws', () => {
     expect(refused?.data ?? null).toBeNull();
     expect(refused?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect((await named.ended).completed).toBe(true);
+    // Asking again gets the same answer (a fresh upstream subscription, not the ended one).
+    const again = collect<Telemetry>(client(tenantB.accessToken), telemetrySubscription, {
+      nodeId,
+    });
+    expect((await again.waitFor(1))[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await again.ended).completed).toBe(true);
   });
 
   it('serves identical subscriptions of one organization from one upstream stream', async () => {
