@@ -358,6 +358,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
     attachWebSocketServer(deps.server, {
       paths: ['/graphql', '/'],
       maxPayload: config.MAX_BODY_BYTES,
+      logger,
     }),
     config.SUBSCRIPTION_KEEPALIVE_SECONDS * 1000,
   );

@@ -50,6 +50,7 @@ export function serveSubgraphSubscriptions<TContext>(
   const wss = attachWebSocketServer(options.server, {
     paths: ['/graphql'],
     maxPayload: options.maxPayloadBytes,
+    logger,
   });
   const format = (errors: readonly GraphQLError[]) => errors.map(options.formatError);
   const server = useServer<Record<string, unknown>>(

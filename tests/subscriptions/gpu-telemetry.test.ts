@@ -226,6 +226,35 @@ describe('gpuTelemetry through the gateway over graphql-ws', () => {
     raw.socket.close();
   });
 
+  it('closes on garbage, oversized or out-of-order messages without touching other connections', async () => {
+    const bystander = collect<Telemetry>(client(tenantA.accessToken), telemetrySubscription);
+    await bystander.waitFor(1);
+
+    const garbage = await rawConnection(supergraph.baseUrl, {
+      authorization: `Bearer ${tenantA.accessToken}`,
+    });
+    await garbage.next('connection_ack');
+    garbage.socket.send('{"type": "subscribe", "id": ');
+    expect((await garbage.closed).code).toBe(4400);
+
+    const early = await rawConnection(supergraph.baseUrl, undefined);
+    // connection_init without a payload carries no credentials.
+    expect((await early.closed).code).toBe(4401);
+
+    const huge = await rawConnection(supergraph.baseUrl, {
+      authorization: `Bearer ${tenantA.accessToken}`,
+    });
+    await huge.next('connection_ack');
+    const padding = 'x'.repeat(supergraph.runtime.config.MAX_BODY_BYTES + 1);
+    huge.send({ id: '1', type: 'subscribe', payload: { query: `# ${padding}\n{ __typename }` } });
+    // 1009: message too big, refused before it is buffered whole.
+    expect((await huge.closed).code).toBe(1009);
+
+    const before = bystander.results.length;
+    await bystander.waitFor(before + 1);
+    bystander.stop();
+  });
+
   it('runs automatic persisted queries over the socket, as over HTTP', async () => {
     const query = 'subscription { gpuTelemetry { sampledAt } }';
     const persistedQuery = {
@@ -252,9 +281,12 @@ describe('gpuTelemetry through the gateway over graphql-ws', () => {
       type: 'subscribe',
       payload: { query: '', extensions: { persistedQuery } },
     });
-    const byHash = (await raw.next('next')) as { id?: string; payload?: { data?: unknown } };
+    const byHash = (await raw.next('next')) as {
+      id?: string;
+      payload?: { data?: { gpuTelemetry?: { sampledAt?: unknown } } };
+    };
     expect(byHash.id).toBe('3');
-    expect(byHash.payload?.data).toMatchObject({ gpuTelemetry: { sampledAt: expect.any(String) } });
+    expect(typeof byHash.payload?.data?.gpuTelemetry?.sampledAt).toBe('string');
     raw.socket.close();
   });
 
