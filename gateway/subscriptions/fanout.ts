@@ -3,6 +3,7 @@ import { GraphQLError, type ExecutionResult } from 'graphql';
 import type { Logger } from '../../platform/logger.ts';
 import type { EventQueue } from '../../platform/subscriptions/event-queue.ts';
 import type { GatewayContext } from '../context.ts';
+import { serializeEvent } from './frames.ts';
 import { executeSubscriptionEvent, type PlannedSubscription } from './plan.ts';
 import type { UpstreamConnections } from './upstream.ts';
 
@@ -11,7 +12,8 @@ export interface Subscriber {
   planned: PlannedSubscription;
   /** The subscriber's live context (its token is replaced when the client refreshes it). */
   context: GatewayContext;
-  queue: EventQueue<GatewayExecutionResult>;
+  /** Events as serialised `next` payloads (see frames.ts). */
+  queue: EventQueue<string>;
 }
 
 export interface FanoutMetrics {
@@ -191,8 +193,9 @@ class SubscriptionGroup {
       }
     }
     this.metrics.resolved();
+    const payload = serializeEvent(result);
     let delivered = 0;
-    for (const member of this.members) if (member.queue.push(result)) delivered++;
+    for (const member of this.members) if (member.queue.push(payload)) delivered++;
     this.metrics.delivered(delivered);
   }
 

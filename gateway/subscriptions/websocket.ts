@@ -1,5 +1,4 @@
 import type { ApolloServer } from '@apollo/server';
-import type { GatewayExecutionResult } from '@apollo/server-gateway-interface';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import {
@@ -8,7 +7,6 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
-  type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
 import type { Context } from 'graphql-ws';
@@ -18,7 +16,7 @@ import type { WebSocket } from 'ws';
 import { ApiKeyExchange } from '../../platform/auth/api-key-exchange.ts';
 import type { Principal } from '../../platform/auth/principal.ts';
 import type { Config } from '../../platform/config.ts';
-import { DomainError, maskError } from '../../platform/errors.ts';
+import { DomainError } from '../../platform/errors.ts';
 import { clientIp } from '../../platform/http/server.ts';
 import { traceFromHeader } from '../../platform/http/trace-context.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -27,6 +25,7 @@ import { EventQueue } from '../../platform/subscriptions/event-queue.ts';
 import { attachWebSocketServer } from '../../platform/subscriptions/websocket-upgrade.ts';
 import type { GatewayContext } from '../context.ts';
 import { SubscriptionFanout } from './fanout.ts';
+import { formatError, frameWriter } from './frames.ts';
 import type { PlannedSubscription } from './plan.ts';
 import { UpstreamConnections } from './upstream.ts';
 
@@ -62,7 +61,7 @@ type WsContext = Context<Record<string, unknown>, Extra>;
 
 /** What the `execute`/`subscribe` hooks receive in place of a graphql-js context. */
 type Operation =
-  | { kind: 'stream'; queue: EventQueue<GatewayExecutionResult> }
+  | { kind: 'stream'; stream: AsyncIterableIterator<never> }
   | { kind: 'result'; result: FormattedExecutionResult };
 
 export interface GatewaySubscriptionsDeps {
@@ -134,7 +133,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
       }
     }
   });
-  const streams = new Set<EventQueue<GatewayExecutionResult>>();
+  const streams = new Set<EventQueue<string>>();
   new Gauge({
     name: 'lotabots_subscription_connections',
     help: 'Open, authenticated WebSocket connections',
@@ -251,7 +250,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
           ctx.extra.socket.close(CloseCodes.Forbidden, closeReason(`Forbidden: ${error.message}`));
         }
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const session = sessions.get(ctx);
         if (!session) return [new GraphQLError('Not authenticated', unauthenticatedCode)];
         if (session.contexts.size >= config.SUBSCRIPTIONS_PER_CONNECTION) {
@@ -305,7 +304,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
         const live = planned.requestContext.context as GatewayContext;
         session.contexts.add(live);
         let leave = () => {};
-        const queue = new EventQueue<GatewayExecutionResult>({
+        const queue = new EventQueue<string>({
           limit: config.SUBSCRIPTION_QUEUE_LIMIT,
           policy: config.SUBSCRIPTION_SLOW_CONSUMER,
           onOverflow: (pending) => {
@@ -328,7 +327,10 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
         });
         streams.add(queue);
         leave = fanout.join({ planned, context: live, queue });
-        const operation: Operation = { kind: 'stream', queue };
+        const operation: Operation = {
+          kind: 'stream',
+          stream: frameWriter(queue, ctx.extra.socket, id),
+        };
         return { schema: deps.apiSchema(), document: streamDocument, contextValue: operation };
       },
       // Apollo's results carry formatted (plain) errors where graphql-ws types GraphQLError;
@@ -336,7 +338,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
       subscribe: (args: ExecutionArgs) => {
         const operation = args.contextValue as Operation;
         return operation.kind === 'stream'
-          ? operation.queue
+          ? operation.stream
           : (operation.result as ExecutionResult);
       },
       execute: (args: ExecutionArgs) => {
@@ -392,12 +394,6 @@ function applyIdentity(session: Session, principal: Principal, forwardToken: str
     context.principal = principal;
     context.forwardToken = forwardToken;
   }
-}
-
-function formatError(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
-  const formatted = error instanceof GraphQLError ? error.toJSON() : error;
-  const requestId = formatted.extensions?.requestId;
-  return maskError(formatted, typeof requestId === 'string' ? requestId : undefined);
 }
 
 /** WebSocket close reasons are at most 123 bytes. */
