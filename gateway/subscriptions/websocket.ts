@@ -192,8 +192,11 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
       schema: deps.apiSchema,
       connectionInitWaitTimeout: 10_000,
       onConnect: async (ctx) => {
+        // Browsers cannot set headers on a WebSocket, so the credential normally travels in
+        // connection_init; server-side clients may send the usual Authorization header instead.
         const params = ctx.connectionParams ?? {};
-        const header = params.authorization ?? params.Authorization;
+        const header =
+          params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
         const credential =
           typeof header === 'string'
             ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1]

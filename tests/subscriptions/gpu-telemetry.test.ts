@@ -207,6 +207,17 @@ describe('gpuTelemetry through the gateway over graphql-ws', () => {
     expect(await metric('lotabots_subscription_connections_refused_total', 'code="4403"')).toBe(2);
   });
 
+  it('takes the Authorization header of the upgrade request from clients that can send one', async () => {
+    const raw = await rawConnection(supergraph.baseUrl, undefined, {
+      authorization: `Bearer ${viewerKeyA}`,
+    });
+    await raw.next('connection_ack');
+    raw.send({ id: '1', type: 'subscribe', payload: { query: telemetrySubscription } });
+    const event = (await raw.next('next')).payload as { data?: Telemetry };
+    expect(event.data?.gpuTelemetry.node.organization.id).toBe(tenantA.organization.id);
+    raw.socket.close();
+  });
+
   it('answers an invalid subscription with a GraphQL error and keeps the connection', async () => {
     const raw = await rawConnection(supergraph.baseUrl, {
       authorization: `Bearer ${tenantA.accessToken}`,

@@ -103,8 +103,9 @@ export interface RawConnection {
 export async function rawConnection(
   baseUrl: string,
   connectionParams: Record<string, unknown> | undefined,
+  headers: Record<string, string> = {},
 ): Promise<RawConnection> {
-  const socket = new WebSocket(wsUrl(baseUrl), 'graphql-transport-ws');
+  const socket = new WebSocket(wsUrl(baseUrl), 'graphql-transport-ws', { headers });
   const messages: RawConnection['messages'] = [];
   const listeners = new Set<() => void>();
   socket.on('message', (data: Buffer) => {
