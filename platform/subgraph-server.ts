@@ -177,6 +177,8 @@ export async function startSubgraphServer<TContext extends BaseContext>(
             definition.buildContext({
               requestId,
               principal,
+              // One upstream subscription serves many end clients (fan-out), so no single
+              // client address applies; resolvers see that it came through the gateway.
               ip: 'gateway',
               logger: logger.child({ requestId }),
             }),
