@@ -31,7 +31,7 @@ export interface FanoutMetrics {
  * stream, not N. Groups never span organizations, and the subgraph filters the stream by the
  * organization of the token that opened it.
  */
-export function groupKey(subscriber: Pick<Subscriber, 'planned' | 'context'>): string {
+function groupKey(subscriber: Pick<Subscriber, 'planned' | 'context'>): string {
   const { principal } = subscriber.context;
   const { request, queryHash } = subscriber.planned.requestContext;
   return JSON.stringify([

@@ -41,8 +41,6 @@ export const CloseCodes = {
   Forbidden: 4403,
   /** The client fell SUBSCRIPTION_QUEUE_LIMIT events behind (SUBSCRIPTION_SLOW_CONSUMER=close). */
   SlowConsumer: 4008,
-  /** The gateway is shutting down; subscriptions were completed first. */
-  GoingAway: 1001,
 } as const;
 
 /** Who a WebSocket connection is, refreshed when the client sends a new token in a `ping`. */
@@ -371,7 +369,7 @@ export function serveGatewaySubscriptions(deps: GatewaySubscriptionsDeps): {
   return {
     /**
      * Graceful shutdown: every open subscription is completed (its queued events first, then a
-     * `complete` message), then connections close with 1001.
+     * `complete` message), then connections close with 1001 (graphql-ws's dispose).
      */
     close: async () => {
       stopRevocations();
