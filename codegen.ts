@@ -57,6 +57,18 @@ const config: CodegenConfig = {
         GpuTelemetry: '../../../gpu-agent/fleet/fleet-state.ts#NodeRecord',
       },
     }),
+    ...subgraph('hardware-attestation', {
+      context: '../../../subgraphs/hardware-attestation/context.ts#HardwareAttestationContext',
+      mappers: {
+        HardwareAttestation:
+          '../../prisma/hardware-attestation/client.ts#Attestation as AttestationModel',
+        ReferenceValue:
+          '../../../subgraphs/hardware-attestation/domain/lifecycle.ts#ReferenceValueView',
+        AppraisalPolicy: '../../../subgraphs/hardware-attestation/domain/lifecycle.ts#PolicyView',
+        AuditEntry: '../../prisma/hardware-attestation/client.ts#AuditEntry as AuditEntryModel',
+        Gpu: '../../../subgraphs/hardware-attestation/domain/lifecycle.ts#GpuReference',
+      },
+    }),
   },
 };
 

@@ -6,6 +6,7 @@ import { createRuntime } from '../platform/runtime.ts';
 import {
   gatewayDefaultPort,
   standaloneIdentityUrl,
+  standalonePeers,
   subgraphModules,
 } from '../platform/services.ts';
 import type { RunningService } from '../platform/subgraph-server.ts';
@@ -78,6 +79,8 @@ async function start(service: string | undefined, config: Config, logger: Logger
       const subgraphUrls = Object.fromEntries(readSubgraphs().map((s) => [s.name, s.url]));
       if (config.SUBGRAPH_IDENTITY_URL) subgraphUrls.identity = config.SUBGRAPH_IDENTITY_URL;
       if (config.SUBGRAPH_GPU_AGENT_URL) subgraphUrls['gpu-agent'] = config.SUBGRAPH_GPU_AGENT_URL;
+      if (config.SUBGRAPH_HARDWARE_ATTESTATION_URL)
+        subgraphUrls['hardware-attestation'] = config.SUBGRAPH_HARDWARE_ATTESTATION_URL;
       running = await startGateway(runtime, {
         host: config.HOST,
         port: config.PORT === gatewayDefaultPort ? gatewayDefaultPort : config.PORT,
@@ -92,11 +95,7 @@ async function start(service: string | undefined, config: Config, logger: Logger
       }
       // Run alone, a subgraph listens on PORT when it is set explicitly, else on its own default.
       const port = config.PORT === gatewayDefaultPort ? module.defaultPort : config.PORT;
-      running = await module.start(
-        runtime,
-        { host: config.HOST, port },
-        { identityUrl: standaloneIdentityUrl(config.SUBGRAPH_IDENTITY_URL) },
-      );
+      running = await module.start(runtime, { host: config.HOST, port }, standalonePeers(config));
     }
     stop = async () => {
       await running.stop();

@@ -21,6 +21,7 @@ import {
   type RequestScope,
   type RouteHandler,
 } from '../platform/http/server.ts';
+import type { Logger } from '../platform/logger.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { createObjectHttpHandler } from '../platform/objects/index.ts';
 import { startTracing, withIncomingTrace } from '../platform/tracing.ts';
@@ -197,6 +198,12 @@ export async function startGateway(
       ? createObjectHttpHandler(runtime.objects, config, logger)
       : null;
 
+  // Access-token keys (identity) and attestation-result keys (hardware-attestation) share one
+  // published set: relying parties need only the gateway's URL.
+  const keySetUrls = ['hardware-attestation']
+    .map((name) => options.subgraphUrls[name])
+    .filter((url): url is string => Boolean(url))
+    .map((url) => url.replace(/\/graphql$/, '/.well-known/jwks.json'));
   let jwksCache: { body: unknown; at: number } | null = null;
   const server = createHttpServer({
     logger,
@@ -214,10 +221,7 @@ export async function startGateway(
         methods: ['GET'],
         handler: async (_req, res) => {
           if (!jwksCache || Date.now() - jwksCache.at > 10_000) {
-            const response = await fetch(jwksUrl, { signal: AbortSignal.timeout(5_000) });
-            if (!response.ok)
-              throw new HttpError(503, 'UNAVAILABLE', 'Key set is unavailable right now');
-            jwksCache = { body: await response.json(), at: Date.now() };
+            jwksCache = { body: await publishedKeys(jwksUrl, keySetUrls, logger), at: Date.now() };
           }
           sendJson(res, 200, jwksCache.body, { 'cache-control': 'public, max-age=60' });
         },
@@ -330,4 +334,43 @@ function requestIdInErrors(): ApolloServerPlugin<GatewayContext> {
       });
     },
   };
+}
+
+/**
+ * The gateway's key set: identity's keys (required: without them no token verifies) plus every
+ * other signing subgraph's, each key once. A signing subgraph that does not answer leaves its keys
+ * out for this round (logged) rather than taking the access-token keys down with it.
+ */
+async function publishedKeys(
+  identityJwksUrl: string,
+  otherUrls: string[],
+  logger: Logger,
+): Promise<{ keys: { kid?: string }[] }> {
+  const fetchSet = async (url: string) => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+    const body = (await response.json()) as { keys?: { kid?: string }[] };
+    return body.keys ?? [];
+  };
+  let identityKeys: { kid?: string }[];
+  try {
+    identityKeys = await fetchSet(identityJwksUrl);
+  } catch {
+    throw new HttpError(503, 'UNAVAILABLE', 'Key set is unavailable right now');
+  }
+  const others = await Promise.all(
+    otherUrls.map((url) =>
+      fetchSet(url).catch((err: unknown) => {
+        logger.warn({ err, url }, 'a signing subgraph did not publish its keys');
+        return [];
+      }),
+    ),
+  );
+  const seen = new Set<string>();
+  const keys = [...identityKeys, ...others.flat()].filter((key) => {
+    if (!key.kid || seen.has(key.kid)) return false;
+    seen.add(key.kid);
+    return true;
+  });
+  return { keys };
 }

@@ -109,6 +109,11 @@ export interface GpuState {
   processes: GpuProcessState[];
   /** e.g. "ON", "OFF", "DEVTOOLS" from `nvidia-smi conf-compute`; null when unknown. */
   confidentialComputeMode: string | null;
+  /**
+   * `nvidia-smi conf-compute -grs`: whether the GPU accepts confidential workloads; null or absent
+   * when unknown (the nvidia-smi collector does not read it yet).
+   */
+  confidentialComputeReady?: boolean | null;
 }
 
 export interface NodeSnapshot {

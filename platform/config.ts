@@ -78,6 +78,7 @@ const envSchema = z.object({
   APOLLO_TELEMETRY_DISABLED: bool.default('true'),
   SUBGRAPH_IDENTITY_URL: url.optional(),
   SUBGRAPH_GPU_AGENT_URL: url.optional(),
+  SUBGRAPH_HARDWARE_ATTESTATION_URL: url.optional(),
 
   RATE_LIMIT_ENABLED: bool.default('true'),
   RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
@@ -124,6 +125,24 @@ const envSchema = z.object({
   GPU_AGENT_API_KEY: z.string().startsWith('lb_', 'must be an API key (lb_…)').optional(),
   GPU_AGENT_HOSTNAME: z.string().min(1).max(253).optional(),
   GPU_DEMO_NODE: bool.default('true'),
+  ATTESTATION_NONCE_TTL_SECONDS: positiveInt.max(3600).default(300),
+  ATTESTATION_WORKERS: positiveInt.max(64).default(8),
+  ATTESTATION_LEASE_SECONDS: positiveInt.max(3600).default(30),
+  ATTESTATION_MAX_ATTEMPTS: positiveInt.max(50).default(5),
+  ATTESTATION_EVIDENCE_MAX_BYTES: positiveInt.max(4 * 1024 * 1024).default(256 * 1024),
+  REATTESTATION_INTERVAL_HOURS: z.coerce.number().min(0).max(8760).default(24),
+  NRAS_JWKS: z.string().min(1).default('https://nras.attestation.nvidia.com/.well-known/jwks.json'),
+  NRAS_ROOT_CERT: z.string().min(1).optional(),
+  NRAS_ISSUER: z.string().min(1).default('https://nras.attestation.nvidia.com'),
+  ATTESTATION_RESULT_KEY_ALG: z.enum(['ES256', 'ES384']).default('ES384'),
+  ATTESTATION_RESULT_KEY_ROTATION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24 * 30),
+  ATTESTATION_RESULT_KEY_OVERLAP_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24 * 365),
   LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),
   LOTABOTS_DEMO_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
 });

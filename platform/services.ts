@@ -4,11 +4,15 @@ import { startIdentity } from '../subgraphs/identity/index.ts';
 import { identityPublicRootFields } from '../subgraphs/identity/permissions.ts';
 import { startGpuAgent } from '../gpu-agent/subgraph/index.ts';
 import { gpuAgentPublicRootFields } from '../gpu-agent/subgraph/permissions.ts';
+import { startHardwareAttestation } from '../subgraphs/hardware-attestation/index.ts';
+import { hardwareAttestationPublicRootFields } from '../subgraphs/hardware-attestation/permissions.ts';
 
 /** What a subgraph needs to know of the others when it starts. */
 export interface Peers {
   /** identity's /graphql URL: its key set verifies tokens, its exchange turns API keys into tokens. */
   identityUrl: string;
+  /** gpu-agent's /graphql URL: hardware attestation reads GPU state from it. */
+  gpuAgentUrl: string;
 }
 
 /** A subgraph this build can run, with the port it takes when run alone. */
@@ -41,6 +45,12 @@ export const subgraphModules: SubgraphModule[] = [
     publicRootFields: gpuAgentPublicRootFields,
     start: startGpuAgent,
   },
+  {
+    name: 'hardware-attestation',
+    defaultPort: 4002,
+    publicRootFields: hardwareAttestationPublicRootFields,
+    start: startHardwareAttestation,
+  },
 ];
 
 export const gatewayDefaultPort = 4000;
@@ -48,4 +58,15 @@ export const gatewayDefaultPort = 4000;
 /** identity's URL for a service started alone: SUBGRAPH_IDENTITY_URL, else its default port. */
 export function standaloneIdentityUrl(configured: string | undefined): string {
   return configured ?? 'http://localhost:4001/graphql';
+}
+
+/** The peers of a service started alone: SUBGRAPH_<NAME>_URL, else each one's default port. */
+export function standalonePeers(config: {
+  SUBGRAPH_IDENTITY_URL?: string;
+  SUBGRAPH_GPU_AGENT_URL?: string;
+}): Peers {
+  return {
+    identityUrl: standaloneIdentityUrl(config.SUBGRAPH_IDENTITY_URL),
+    gpuAgentUrl: config.SUBGRAPH_GPU_AGENT_URL ?? 'http://localhost:4006/graphql',
+  };
 }

@@ -39,6 +39,11 @@ export interface BaseContext {
   principal: Principal | null;
   /** The end client's address as the gateway saw it. */
   ip: string;
+  /**
+   * The Authorization value the principal was proven by, for calls this subgraph makes to another
+   * on the caller's behalf (they verify it themselves).
+   */
+  authorization: string | null;
   logger: Logger;
 }
 
@@ -134,6 +139,7 @@ export async function startSubgraphServer<TContext extends BaseContext>(
             definition.buildContext({
               requestId: scope.requestId,
               principal: await authenticate(req.headers.authorization, deps.verifyAccessToken),
+              authorization: req.headers.authorization ?? null,
               ip: clientIp(req, true),
               logger: scope.logger,
             }),
@@ -172,11 +178,12 @@ export async function startSubgraphServer<TContext extends BaseContext>(
         keepAliveMs: config.SUBSCRIPTION_KEEPALIVE_SECONDS * 1000,
         logger,
         authenticate: (authorization) => authenticate(authorization, deps.verifyAccessToken),
-        buildContext: ({ requestId, principal }) =>
+        buildContext: ({ requestId, principal, authorization }) =>
           Promise.resolve(
             definition.buildContext({
               requestId,
               principal,
+              authorization,
               // One upstream subscription serves many end clients (fan-out), so no single
               // client address applies; resolvers see that it came through the gateway.
               ip: 'gateway',

@@ -36,10 +36,12 @@ export async function startSupergraph(
   const subgraphs: RunningService[] = [];
   try {
     await runtime.objects.ensureBucket();
-    let identityUrl = '';
+    // Each subgraph starts after the ones it calls (services.ts lists them in that order).
+    const peers = { identityUrl: '', gpuAgentUrl: '' };
     for (const module of subgraphModules) {
-      const service = await module.start(runtime, { host: '127.0.0.1', port: 0 }, { identityUrl });
-      if (module.name === 'identity') identityUrl = service.url;
+      const service = await module.start(runtime, { host: '127.0.0.1', port: 0 }, { ...peers });
+      if (module.name === 'identity') peers.identityUrl = service.url;
+      if (module.name === 'gpu-agent') peers.gpuAgentUrl = service.url;
       subgraphs.push(service);
     }
     const identity = subgraphs.find((s) => s.name === 'identity') as IdentityService;

@@ -100,6 +100,7 @@ const gpuSchema = z.object({
     )
     .max(4096),
   confidentialComputeMode: text(32).nullable(),
+  confidentialComputeReady: z.boolean().nullable().optional(),
 });
 
 export const nodeSnapshotSchema = z.object({

@@ -63,11 +63,16 @@ export interface SimulatedGpuInit {
   spec: GpuModelSpec;
   index: number;
   migEnabled: boolean;
+  /** `nvidia-smi conf-compute -f` as the board reports it; default OFF. */
+  confidentialComputeMode?: ConfidentialComputeMode;
   /** Seed material for ids: the same value gives the same UUID and serial. */
   identity: string;
   rng: Random;
   nextPid: () => number;
 }
+
+/** Confidential-computing modes `nvidia-smi conf-compute -f` reports. */
+export type ConfidentialComputeMode = 'ON' | 'OFF' | 'DEVTOOLS';
 
 /** Options for a process started by hand. */
 export interface ProcessOptions {
@@ -94,6 +99,8 @@ export class SimulatedGpu {
   readonly serial: string;
   readonly pciBusId: string;
   readonly migEnabled: boolean;
+  /** Changed by an operator (CC mode switch + GPU reset); attestation notices the drift. */
+  confidentialComputeMode: ConfidentialComputeMode;
   private readonly rng: Random;
   private readonly nextPid: () => number;
   private readonly engine: MigPlacementEngine;
@@ -112,6 +119,7 @@ export class SimulatedGpu {
     this.spec = init.spec;
     this.index = init.index;
     this.migEnabled = init.migEnabled;
+    this.confidentialComputeMode = init.confidentialComputeMode ?? 'OFF';
     this.rng = init.rng;
     this.nextPid = init.nextPid;
     this.uuid = gpuUuid(init.identity);
@@ -285,7 +293,9 @@ export class SimulatedGpu {
         .slice()
         .sort((a, b) => a.pid - b.pid)
         .map((p) => this.processState(p)),
-      confidentialComputeMode: 'OFF',
+      confidentialComputeMode: this.confidentialComputeMode,
+      // A CC-capable board accepts CC work once CC is on (`conf-compute -grs`: ready).
+      confidentialComputeReady: this.confidentialComputeMode === 'ON',
     };
   }
 

@@ -6,7 +6,11 @@ import { MigCommandError } from '../errors.ts';
 import { gpuModel, type GpuModelKey } from '../mig/profiles.ts';
 import type { GpuProcessState, GpuSource, MigInstanceState, NodeSnapshot } from '../model.ts';
 import { Random } from './random.ts';
-import { SimulatedGpu, type ProcessOptions } from './simulated-gpu.ts';
+import {
+  SimulatedGpu,
+  type ConfidentialComputeMode,
+  type ProcessOptions,
+} from './simulated-gpu.ts';
 
 /** Driver and CUDA version of the real captures (`prickle-exporter/*`, driver 580.173.02). */
 export const SIMULATED_DRIVER_VERSION = '580.173.02';
@@ -25,6 +29,8 @@ export interface SimulatedGpuOptions {
   migEnabled: boolean;
   /** Profiles (names or ids) to create at start, in order, as `-cgi a,b,c -C` would. */
   migInstances?: readonly string[];
+  /** Default OFF; H100/H200 boards can run with CC ON. */
+  confidentialComputeMode?: ConfidentialComputeMode;
 }
 
 export interface SimulatedSourceOptions {
@@ -41,6 +47,8 @@ export interface SimulatedSourceOptions {
   autoProcesses?: boolean;
   /** Fraction of compute targets busy at start when autoProcesses is on (default 0.6). */
   initialBusyFraction?: number;
+  /** The NVIDIA driver the node reports; default SIMULATED_DRIVER_VERSION. */
+  driverVersion?: string;
 }
 
 /** A GpuSource with controls for tests and demos. */
@@ -60,6 +68,10 @@ export interface SimulatedSource extends GpuSource {
   ): GpuProcessState;
   /** Stops a process by pid; false when no GPU of the node runs it. */
   stopProcess(pid: number): boolean;
+  /** Simulates a driver upgrade or downgrade (seen from the next collect). */
+  setDriverVersion(version: string): void;
+  /** Simulates switching a GPU's CC mode (`nvidia-smi conf-compute -srs` + reset). */
+  setConfidentialComputeMode(gpuUuid: string, mode: ConfidentialComputeMode): void;
 }
 
 /** Runs synchronous work as a settled promise, so a throw becomes a rejection. */
@@ -85,6 +97,9 @@ export function createSimulatedSource(options: SimulatedSourceOptions): Simulate
       spec: gpuModel(gpuOptions.model),
       index,
       migEnabled: gpuOptions.migEnabled,
+      ...(gpuOptions.confidentialComputeMode
+        ? { confidentialComputeMode: gpuOptions.confidentialComputeMode }
+        : {}),
       identity: `${seed}\u0000${options.hostname}\u0000${index}`,
       rng,
       nextPid,
@@ -99,6 +114,7 @@ export function createSimulatedSource(options: SimulatedSourceOptions): Simulate
     for (const gpu of gpus) gpu.seedActivity(simulatedNow, options.initialBusyFraction ?? 0.6);
   }
   let closed = false;
+  let driverVersion = options.driverVersion ?? SIMULATED_DRIVER_VERSION;
 
   function gpuByUuid(uuid: string): SimulatedGpu {
     const gpu = gpus.find((g) => g.uuid === uuid);
@@ -126,7 +142,7 @@ export function createSimulatedSource(options: SimulatedSourceOptions): Simulate
         for (const gpu of gpus) gpu.step(simulatedNow, dtS, autoProcesses);
         return {
           hostname: options.hostname,
-          driverVersion: SIMULATED_DRIVER_VERSION,
+          driverVersion,
           cudaVersion: SIMULATED_CUDA_VERSION,
           collectedAt: new Date(now).toISOString(),
           source: 'simulator',
@@ -156,6 +172,14 @@ export function createSimulatedSource(options: SimulatedSourceOptions): Simulate
 
     stopProcess(pidToStop) {
       return gpus.some((g) => g.stopProcess(pidToStop));
+    },
+
+    setDriverVersion(version) {
+      driverVersion = version;
+    },
+
+    setConfidentialComputeMode(gpuUuid, mode) {
+      gpuByUuid(gpuUuid).confidentialComputeMode = mode;
     },
 
     close(): Promise<void> {

@@ -17,3 +17,15 @@ export const gpuNodeCommandsTopic = 'gpu-agent.node.commands';
 
 /** A MIG command finished: `{ commandId }`. Wakes the replica waiting to answer the mutation. */
 export const gpuCommandCompletedTopic = 'gpu-agent.command.completed';
+
+/**
+ * A hardware attestation changed status: the attestation record as stored after the change
+ * (`organizationId`, `id`, `status`, …). Feeds `hardwareAttestationUpdated` on every replica.
+ */
+export const hardwareAttestationStatusTopic = 'hardware-attestation.status';
+
+/**
+ * A GPU's driver, VBIOS or CC mode changed after a VERIFIED attestation:
+ * `{ organizationId, gpuUuid, attestationId, changes: { field, before, after }[] }`.
+ */
+export const hardwareAttestationDriftTopic = 'hardware-attestation.drift';

@@ -31,7 +31,11 @@ export interface SubgraphSubscriptionsOptions<TContext> {
   logger: Logger;
   /** Verifies `Bearer …`; throws a GraphQLError (UNAUTHENTICATED) for a bad token. */
   authenticate: (authorization: string | undefined) => Promise<Principal | null>;
-  buildContext: (base: { requestId: string; principal: Principal | null }) => Promise<TContext>;
+  buildContext: (base: {
+    requestId: string;
+    principal: Principal | null;
+    authorization: string | null;
+  }) => Promise<TContext>;
   formatError: (error: GraphQLError) => GraphQLFormattedError;
 }
 
@@ -87,7 +91,11 @@ export function serveSubgraphSubscriptions<TContext>(
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
-          contextValue: await options.buildContext({ requestId, principal }),
+          contextValue: await options.buildContext({
+            requestId,
+            principal,
+            authorization: extensions.authorization ?? null,
+          }),
         };
       },
       onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) =>

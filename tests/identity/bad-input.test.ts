@@ -1,6 +1,6 @@
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyRing } from '../../subgraphs/identity/domain/signing-keys.ts';
+import { createKeyRing } from '../../subgraphs/identity/domain/signing-keys.ts';
 import { backends } from '../support/config.ts';
 import {
   errorCode,
@@ -181,16 +181,14 @@ describe(`hostile access tokens at the gateway (${backends.database})`, () => {
     // A second key ring over the same database signs with the genuine active key, but claims a
     // different issuer.
     const config = supergraph.runtime.config;
-    const impostor = new KeyRing({
-      prisma: supergraph.identity.deps.prisma,
-      secret: config.secret,
-      alg: config.SIGNING_KEY_ALG,
-      issuer: 'https://issuer.example.org',
-      audience: config.TOKEN_AUDIENCE,
-      rotationSeconds: 3600,
-      retiredKeyOverlapSeconds: 960,
-      logger: supergraph.identity.deps.logger,
-    });
+    const impostor = createKeyRing(
+      supergraph.identity.deps.prisma,
+      {
+        ...config,
+        issuer: 'https://issuer.example.org',
+      },
+      supergraph.identity.deps.logger,
+    );
     await impostor.reload();
     expect(impostor.activeKid).toBe(supergraph.identity.keys.activeKid);
     const { token } = await impostor.signAccessToken({ ...genuineClaims(), ttlSeconds: 300 });

@@ -45,9 +45,14 @@ export async function enrollSimulatedNode(
   apiKey: string,
   hostname: string,
   gpus: SimulatedGpuOptions[],
-  options: { intervalSeconds?: number } = {},
+  options: { intervalSeconds?: number; driverVersion?: string } = {},
 ): Promise<SimulatedNode> {
-  const source = createSimulatedSource({ hostname, gpus, autoProcesses: false });
+  const source = createSimulatedSource({
+    hostname,
+    gpus,
+    autoProcesses: false,
+    ...(options.driverVersion ? { driverVersion: options.driverVersion } : {}),
+  });
   const agent = await startNodeAgent({
     source,
     link: createHttpFleetLink({ endpoint: gpuAgentUrl(supergraph), credential: () => apiKey }),

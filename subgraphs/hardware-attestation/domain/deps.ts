@@ -1,0 +1,25 @@
+import type { SigningKeyRing } from '../../../platform/auth/key-ring.ts';
+import type { Config } from '../../../platform/config.ts';
+import type { EventBus } from '../../../platform/events/index.ts';
+import type { Logger } from '../../../platform/logger.ts';
+import type { ObjectStore } from '../../../platform/objects/index.ts';
+import type { PrismaClient } from '../../../generated/prisma/hardware-attestation/client.ts';
+import type { GpuAgentClient } from './gpu-agent-client.ts';
+import type { NrasVerifierOptions } from './nras.ts';
+import type { Outbox } from './outbox.ts';
+
+/** What the hardware-attestation domain works with; one per service instance. */
+export interface HardwareAttestationDeps {
+  prisma: PrismaClient;
+  config: Config;
+  logger: Logger;
+  events: EventBus;
+  objects: ObjectStore;
+  /** Signs attestation results (EAR); its public keys are served at /.well-known/jwks.json. */
+  resultKeys: SigningKeyRing;
+  gpus: GpuAgentClient;
+  nras: NrasVerifierOptions;
+  outbox: Outbox;
+  /** Tells this replica's workers that a job is waiting (others find it on their next poll). */
+  wakeWorkers: () => void;
+}

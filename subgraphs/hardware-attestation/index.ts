@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { gql } from 'graphql-tag';
+import { createIdentityClient } from '../../platform/auth/identity-client.ts';
+import { createDomainDatabase } from '../../platform/db/domain.ts';
+import { sendJson, type Route } from '../../platform/http/server.ts';
+import { createMetrics } from '../../platform/metrics.ts';
+import type { Runtime } from '../../platform/runtime.ts';
+import { startSubgraphServer, type RunningService } from '../../platform/subgraph-server.ts';
+import { PrismaClient } from '../../generated/prisma/hardware-attestation/client.ts';
+import type { HardwareAttestationContext } from './context.ts';
+import type { HardwareAttestationDeps } from './domain/deps.ts';
+import { createGpuAgentClient } from './domain/gpu-agent-client.ts';
+import { GpuStateMonitor } from './domain/gpu-monitor.ts';
+import { nrasVerifierFromConfig } from './domain/nras.ts';
+import { Outbox } from './domain/outbox.ts';
+import { AttestationPipeline, pipelineMetrics } from './domain/pipeline.ts';
+import { createResultKeyRing } from './domain/result-keys.ts';
+import { hardwareAttestationPermissions } from './permissions.ts';
+import { hardwareAttestationResolvers } from './resolvers.ts';
+
+export const hardwareAttestationTypeDefs = gql(
+  readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'),
+);
+
+export interface HardwareAttestationService extends RunningService {
+  deps: HardwareAttestationDeps;
+  pipeline: AttestationPipeline;
+  monitor: GpuStateMonitor;
+}
+
+/** Where the service finds identity (keys, API-key exchange) and the gpu-agent (GPU state). */
+export interface HardwareAttestationPeers {
+  identityUrl: string;
+  gpuAgentUrl: string;
+}
+
+/**
+ * Starts the hardware-attestation subgraph: the GraphQL API, the workers that appraise submitted
+ * attestations, the outbox that publishes their status changes, the drift and re-attestation
+ * monitor, and `/.well-known/jwks.json` with the keys that sign attestation results.
+ */
+export async function startHardwareAttestation(
+  runtime: Runtime,
+  listen: { host: string; port: number },
+  peers: HardwareAttestationPeers,
+): Promise<HardwareAttestationService> {
+  const { config } = runtime;
+  const logger = runtime.logger.child({ service: 'hardware-attestation' });
+  const database = await createDomainDatabase({
+    config,
+    domain: 'hardware-attestation',
+    logger,
+    PrismaClient,
+  });
+  const prisma = database.prisma;
+  const { verifyAccessToken, apiKeys } = createIdentityClient({
+    config,
+    identityUrl: peers.identityUrl,
+    events: runtime.events,
+    logger,
+  });
+  const resultKeys = createResultKeyRing(prisma, config, logger);
+  const metrics = createMetrics('hardware_attestation');
+  const outbox = new Outbox(prisma, runtime.events, logger);
+  let pipeline: AttestationPipeline | null = null;
+  const deps: HardwareAttestationDeps = {
+    prisma,
+    config,
+    logger,
+    events: runtime.events,
+    objects: runtime.objects,
+    resultKeys,
+    gpus: createGpuAgentClient(peers.gpuAgentUrl),
+    nras: nrasVerifierFromConfig({
+      jwks: config.NRAS_JWKS,
+      rootPem: config.NRAS_ROOT_CERT ?? null,
+      issuer: config.NRAS_ISSUER,
+    }),
+    outbox,
+    wakeWorkers: () => pipeline?.wake(),
+  };
+  pipeline = new AttestationPipeline(deps, pipelineMetrics(metrics.registry), {
+    concurrency: config.ATTESTATION_WORKERS,
+    leaseMs: config.ATTESTATION_LEASE_SECONDS * 1000,
+    maxAttempts: config.ATTESTATION_MAX_ATTEMPTS,
+  });
+  const monitor = new GpuStateMonitor(deps);
+  try {
+    await Promise.all([resultKeys.initialize(), apiKeys.start(), monitor.start()]);
+  } catch (error) {
+    await monitor.stop();
+    await database.close();
+    throw error;
+  }
+
+  const routes: Route[] = [
+    {
+      path: '/.well-known/jwks.json',
+      methods: ['GET'],
+      handler: (_req, res) =>
+        sendJson(res, 200, resultKeys.jwks(), { 'cache-control': 'public, max-age=60' }),
+    },
+  ];
+  const service = await startSubgraphServer<HardwareAttestationContext>(
+    {
+      name: 'hardware-attestation',
+      typeDefs: hardwareAttestationTypeDefs,
+      resolvers: hardwareAttestationResolvers as GraphQLResolverMap<HardwareAttestationContext>,
+      permissions: hardwareAttestationPermissions(hardwareAttestationTypeDefs),
+      buildContext: (base) => ({ ...base, deps }),
+      routes,
+      readiness: [database.readiness, ...runtime.storeChecks],
+    },
+    { config, logger, metrics, verifyAccessToken, ...listen },
+  );
+  outbox.start();
+  pipeline.start();
+
+  // Replicas pick up keys rotated elsewhere; the hourly check rotates when the active key is old.
+  const reload = setInterval(
+    () =>
+      void resultKeys
+        .reload()
+        .catch((err: unknown) => logger.warn({ err }, 'result key reload failed')),
+    60_000,
+  );
+  const rotate = setInterval(
+    () =>
+      void resultKeys
+        .initialize()
+        .catch((err: unknown) => logger.error({ err }, 'result key rotation failed')),
+    3_600_000,
+  );
+  reload.unref();
+  rotate.unref();
+
+  const activePipeline = pipeline;
+  return {
+    ...service,
+    deps,
+    pipeline: activePipeline,
+    monitor,
+    stop: async () => {
+      clearInterval(reload);
+      clearInterval(rotate);
+      await monitor.stop();
+      await activePipeline.stop();
+      await service.stop();
+      await outbox.stop();
+      await apiKeys.stop();
+      await database.close();
+    },
+  };
+}
