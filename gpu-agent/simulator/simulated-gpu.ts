@@ -293,9 +293,12 @@ export class SimulatedGpu {
         .slice()
         .sort((a, b) => a.pid - b.pid)
         .map((p) => this.processState(p)),
-      confidentialComputeMode: this.confidentialComputeMode,
+      // Confidential computing starts with Hopper: an Ampere board reports no CC state at all.
+      confidentialComputeMode:
+        this.spec.architecture === 'Hopper' ? this.confidentialComputeMode : null,
       // A CC-capable board accepts CC work once CC is on (`conf-compute -grs`: ready).
-      confidentialComputeReady: this.confidentialComputeMode === 'ON',
+      confidentialComputeReady:
+        this.spec.architecture === 'Hopper' ? this.confidentialComputeMode === 'ON' : null,
     };
   }
 

@@ -64,6 +64,7 @@ export async function startHardwareAttestation(
   const metrics = createMetrics('hardware_attestation');
   const outbox = new Outbox(prisma, runtime.events, logger);
   let pipeline: AttestationPipeline | null = null;
+  let monitor: GpuStateMonitor | null = null;
   const deps: HardwareAttestationDeps = {
     prisma,
     config,
@@ -79,13 +80,14 @@ export async function startHardwareAttestation(
     }),
     outbox,
     wakeWorkers: () => pipeline?.wake(),
+    observedGpu: (organizationId, gpuUuid) => monitor?.observedGpu(organizationId, gpuUuid) ?? null,
   };
   pipeline = new AttestationPipeline(deps, pipelineMetrics(metrics.registry), {
     concurrency: config.ATTESTATION_WORKERS,
     leaseMs: config.ATTESTATION_LEASE_SECONDS * 1000,
     maxAttempts: config.ATTESTATION_MAX_ATTEMPTS,
   });
-  const monitor = new GpuStateMonitor(deps);
+  monitor = new GpuStateMonitor(deps);
   try {
     await Promise.all([resultKeys.initialize(), apiKeys.start(), monitor.start()]);
   } catch (error) {
@@ -136,15 +138,16 @@ export async function startHardwareAttestation(
   rotate.unref();
 
   const activePipeline = pipeline;
+  const activeMonitor = monitor;
   return {
     ...service,
     deps,
     pipeline: activePipeline,
-    monitor,
+    monitor: activeMonitor,
     stop: async () => {
       clearInterval(reload);
       clearInterval(rotate);
-      await monitor.stop();
+      await activeMonitor.stop();
       await activePipeline.stop();
       await service.stop();
       await outbox.stop();

@@ -114,7 +114,8 @@ describe('the start command', () => {
   }, 90_000);
 
   it('runs each subgraph and the gateway as separate processes', async () => {
-    const [identityPort, gpuAgentPort, gatewayPort] = [
+    const [identityPort, gpuAgentPort, attestationPort, gatewayPort] = [
+      await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
@@ -133,12 +134,21 @@ describe('the start command', () => {
       SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
     });
     await gpuAgent.waitFor(/gpu-agent listening at \S+/);
+    const attestation = launch(['start', 'hardware-attestation'], {
+      PORT: String(attestationPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+      SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+      SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
+    });
+    await attestation.waitFor(/hardware-attestation listening at \S+/);
     const gateway = launch(['start', 'gateway'], {
       PORT: String(gatewayPort),
       LOTABOTS_DATA_DIR: dataDir,
       PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
       SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
       SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
+      SUBGRAPH_HARDWARE_ATTESTATION_URL: `http://127.0.0.1:${attestationPort}/graphql`,
     });
     await gateway.waitFor(/gateway listening at \S+/);
 
@@ -167,5 +177,14 @@ describe('the start command', () => {
     expect(nodes.data).toEqual({ gpuNodes: [] });
     const ready = await fetch(`http://127.0.0.1:${gatewayPort}/readyz`);
     expect(ready.status).toBe(200);
+    // Its published key set holds the attestation-result keys of the separate process too.
+    const jwks = (await (
+      await fetch(`http://127.0.0.1:${gatewayPort}/.well-known/jwks.json`)
+    ).json()) as { keys: { kid: string }[] };
+    const own = (await (
+      await fetch(`http://127.0.0.1:${attestationPort}/.well-known/jwks.json`)
+    ).json()) as { keys: { kid: string }[] };
+    expect(own.keys).toHaveLength(1);
+    expect(jwks.keys.map((k) => k.kid)).toContain(own.keys[0]?.kid);
   }, 90_000);
 });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Prisma } from '../../../generated/prisma/hardware-attestation/client.ts';
 import type { Principal } from '../../../platform/auth/principal.ts';
-import { notFound, unauthenticated } from '../../../platform/errors.ts';
+import { notFound } from '../../../platform/errors.ts';
 import type { HardwareAttestationDeps } from './deps.ts';
 import type { NonceCheck } from './evidence.ts';
+import { ownedGpu } from './owned-gpu.ts';
 
 /** 32 random bytes, hex: what NRAS accepts as a nonce and EAT as `eat_nonce`. */
 export function newNonce(): string {
@@ -17,8 +18,7 @@ export async function issueChallenge(
   authorization: string | null,
   gpuUuid: string,
 ): Promise<{ nonce: string; gpuUuid: string; expiresAt: Date }> {
-  if (!authorization) throw unauthenticated('Sign in to request a challenge');
-  const gpu = await deps.gpus.gpu(authorization, gpuUuid);
+  const gpu = await ownedGpu(deps, principal, authorization, gpuUuid);
   if (!gpu) throw notFound('GPU');
   const challenge = await deps.prisma.challenge.create({
     data: {

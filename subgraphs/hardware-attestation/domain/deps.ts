@@ -5,6 +5,7 @@ import type { Logger } from '../../../platform/logger.ts';
 import type { ObjectStore } from '../../../platform/objects/index.ts';
 import type { PrismaClient } from '../../../generated/prisma/hardware-attestation/client.ts';
 import type { GpuAgentClient } from './gpu-agent-client.ts';
+import type { ObservedGpu } from './gpu-monitor.ts';
 import type { NrasVerifierOptions } from './nras.ts';
 import type { Outbox } from './outbox.ts';
 
@@ -18,6 +19,8 @@ export interface HardwareAttestationDeps {
   /** Signs attestation results (EAR); its public keys are served at /.well-known/jwks.json. */
   resultKeys: SigningKeyRing;
   gpus: GpuAgentClient;
+  /** The GPU as the event bus last reported it, when fresh (saves asking the gpu-agent). */
+  observedGpu: (organizationId: string, gpuUuid: string) => ObservedGpu | null;
   nras: NrasVerifierOptions;
   outbox: Outbox;
   /** Tells this replica's workers that a job is waiting (others find it on their next poll). */

@@ -14,7 +14,9 @@ import { recordFromEvent } from './records.ts';
 import { storeSubmission, type JobInput } from './submit.ts';
 
 /** A GPU's state as its node last reported it on the bus. */
-interface ObservedGpu {
+export interface ObservedGpu {
+  /** When this replica received the report (its own clock). */
+  receivedAt: number;
   organizationId: string;
   nodeId: string;
   hostname: string;
@@ -117,6 +119,18 @@ export class GpuStateMonitor {
     await Promise.allSettled(this.subscriptions.map((unsubscribe) => unsubscribe()));
   }
 
+  /**
+   * The GPU as its node last reported it, when that report is the organization's and recent (the
+   * gpu-agent would answer the same from its own copy); null otherwise, and the caller asks the
+   * gpu-agent.
+   */
+  observedGpu(organizationId: string, gpuUuid: string): ObservedGpu | null {
+    const observed = this.observed.get(gpuUuid);
+    if (!observed || observed.organizationId !== organizationId) return null;
+    const ageMs = Date.now() - observed.receivedAt;
+    return ageMs <= this.deps.config.GPU_NODE_OFFLINE_AFTER_SECONDS * 1000 ? observed : null;
+  }
+
   private onReport(payload: unknown): void {
     const event = payload as {
       id?: string;
@@ -126,6 +140,7 @@ export class GpuStateMonitor {
     if (!event.id || !event.organizationId || !event.snapshot) return;
     for (const gpu of event.snapshot.gpus) {
       const observed: ObservedGpu = {
+        receivedAt: Date.now(),
         organizationId: event.organizationId,
         nodeId: event.id,
         hostname: event.snapshot.hostname,
@@ -272,8 +287,8 @@ export class GpuStateMonitor {
           if (latest.status === 'PENDING' || latest.status === 'RUNNING') continue;
           // The policy the GPU was last attested with, at its newest active version; the
           // platform default when that policy is gone.
-          const policy = await choosePolicy(prisma, observed.organizationId, latest.policyId).catch(
-            () => choosePolicy(prisma, observed.organizationId, null),
+          const policy = await choosePolicy(tx, observed.organizationId, latest.policyId).catch(
+            () => choosePolicy(tx, observed.organizationId, null),
           );
           await this.submitFor(observed, 'reattestation', policy, tx);
           count += 1;

@@ -420,7 +420,7 @@ export interface PolicyChoice {
  * concrete version of a policy the organization can use. Unknown or deprecated → BAD_USER_INPUT.
  */
 export async function choosePolicy(
-  prisma: PrismaClient,
+  prisma: Pick<PrismaClient, 'appraisalPolicy'> | Prisma.TransactionClient,
   organizationId: string,
   requested: string | null | undefined,
 ): Promise<PolicyChoice> {

@@ -206,7 +206,8 @@ const documentSchema = z
       .min(1)
       .max(100)
       .regex(/^[a-z0-9._/-]+$/, 'must use only a-z, 0-9, ".", "_", "/" and "-"'),
-    version: z.number().int().positive().max(1_000_000_000),
+    // Optional: stored documents get the next version of their id (createAppraisalPolicy).
+    version: z.number().int().positive().max(1_000_000_000).default(1),
     description: z.string().max(2000).optional(),
     rules: z
       .array(ruleSchema)

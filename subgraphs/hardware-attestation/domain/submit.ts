@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../../generated/prisma/hardware-attestation/client.ts';
 import type { Principal } from '../../../platform/auth/principal.ts';
-import { badInput, notFound, unauthenticated } from '../../../platform/errors.ts';
+import { badInput, notFound } from '../../../platform/errors.ts';
 import { consumeNonce, newNonce } from './challenges.ts';
 import type { HardwareAttestationDeps } from './deps.ts';
 import { gpuEvidenceSchema, type GpuEvidence, type NonceCheck } from './evidence.ts';
-import { evidenceFromGpu } from './gpu-agent-client.ts';
+import { ownedGpu, type OwnedGpu } from './owned-gpu.ts';
 import { choosePolicy, type PolicyChoice } from './lifecycle.ts';
 import { statusAudit, statusEvent, submitter, type AttestationRecord } from './records.ts';
 
@@ -46,7 +46,6 @@ export async function submitAttestation(
   authorization: string | null,
   input: SubmitInput,
 ): Promise<AttestationRecord> {
-  if (!authorization) throw unauthenticated('Sign in to submit an attestation');
   const limit = deps.config.ATTESTATION_EVIDENCE_MAX_BYTES;
   if (input.evidence !== undefined && input.evidence !== null) {
     const size = Buffer.byteLength(JSON.stringify(input.evidence), 'utf8');
@@ -58,7 +57,7 @@ export async function submitAttestation(
   if (input.nonce !== undefined && input.nonce !== null && !/^[0-9a-f]{32,128}$/.test(input.nonce))
     throw badInput('nonce must be the hex nonce of a challenge', { field: 'nonce' });
 
-  const gpu = await deps.gpus.gpu(authorization, input.gpuUuid);
+  const gpu = await ownedGpu(deps, principal, authorization, input.gpuUuid);
   if (!gpu) throw notFound('GPU');
   const policy = await choosePolicy(deps.prisma, principal.organizationId, input.policyId);
 
@@ -76,7 +75,7 @@ export async function submitAttestation(
 
 function prepareEvidence(
   input: SubmitInput,
-  gpu: Parameters<typeof evidenceFromGpu>[0],
+  gpu: OwnedGpu,
 ): Omit<JobInput, 'policy' | 'nonceCheck'> {
   const nrasToken = input.nrasToken ?? null;
   if (input.evidence === undefined || input.evidence === null) {
@@ -84,7 +83,7 @@ function prepareEvidence(
     // challenge; without one, a fresh server nonce binds it to this attestation alone.
     const nonce = input.nonce ?? newNonce();
     return {
-      evidence: evidenceFromGpu(gpu, nonce),
+      evidence: gpu.evidence(nonce),
       rejectedEvidence: null,
       evidenceProblem: null,
       nonce,
