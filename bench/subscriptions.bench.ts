@@ -1,7 +1,7 @@
 /**
  * `npm run bench:subscriptions` — federated subscriptions under load.
  *
- * The supergraph runs in a child process (bench/subscriptions/supergraph-process.ts, embedded
+ * The supergraph runs in a child process (bench/supergraph-process.ts, embedded
  * stores, NODE_ENV=production). This process opens N WebSocket connections to the gateway, one
  * subscriber each — what N open dashboards are — all of one organization, each watching one of
  * 100 simulated GPU nodes:
@@ -23,15 +23,11 @@
  *          every event goes to all N — a harsher fan-out than dashboards of single nodes)
  * Target (issue 4): 5,000 subscribers, p99 < 250 ms at 100 events/s, 0 lost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
 import { createHttpFleetLink, type FleetLink } from '../gpu-agent/agent/fleet-link.ts';
 import { simulatedFleet } from '../gpu-agent/simulator/index.ts';
-import { freePort, signUpForBench } from './support.ts';
+import { percentile, signUpForBench, startSupergraphProcess } from './support.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -94,55 +90,6 @@ function memoryOf(child: ChildProcess): Promise<NodeJS.MemoryUsage> {
     child.once('message', (usage) => resolve(usage as NodeJS.MemoryUsage));
     child.send('memory');
   });
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function startServer(): Promise<{
-  child: ChildProcess;
-  gatewayUrl: string;
-  gpuAgentUrl: string;
-}> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      '--expose-gc',
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'subscriptions', 'supergraph-process.ts'),
-    ],
-    {
-      env: {
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'warn',
-        LOTABOTS_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
-        LOTABOTS_DATA_DIR: mkdtempSync(join(tmpdir(), 'lotabots-bench-subs-')),
-        PORT: String(port),
-        PASSWORD_HASH_LOG2N: '14',
-        RATE_LIMIT_FREE: '100000000',
-        RATE_LIMIT_ANONYMOUS: '100000000',
-        GPU_DEMO_NODE: 'false',
-      },
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    },
-  );
-  const output = child.stdout;
-  if (!output) throw new Error('the supergraph process has no stdout');
-  const line = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: output });
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`supergraph exited with ${code}`)));
-  });
-  const ready = JSON.parse(line) as { gatewayPort: number; gpuAgentUrl: string };
-  return {
-    child,
-    gatewayUrl: `http://127.0.0.1:${ready.gatewayPort}`,
-    gpuAgentUrl: ready.gpuAgentUrl,
-  };
 }
 
 /** Opens one subscriber: connection_init with the token, then the dashboard subscription. */
@@ -278,7 +225,7 @@ async function runScenario(
 
 /** One scenario on a freshly booted supergraph, so RSS growth is this scenario's alone. */
 async function measure(count: number): Promise<Result> {
-  const server = await startServer();
+  const server = await startSupergraphProcess('subs');
   try {
     const token = await signUpForBench(server.gatewayUrl, 'Bench dashboards');
     const fleet = simulatedFleet(nodeCount, { autoProcesses: false });
@@ -291,8 +238,7 @@ async function measure(count: number): Promise<Result> {
     );
     return await runScenario(server, token, link, fleet, nodeIds, count);
   } finally {
-    server.child.kill('SIGTERM');
-    await new Promise((r) => server.child.once('exit', r));
+    await server.stop();
   }
 }
 

@@ -1,11 +1,11 @@
 /**
- * The supergraph under test for `npm run bench:subscriptions`, in a process of its own so the
- * thousands of benchmark clients do not share its event loop. Configured by the environment the
- * benchmark passes; prints one JSON line when ready; stops cleanly on SIGTERM.
+ * The supergraph under test for the benchmarks that need one out of process, so their load
+ * generators do not share its event loop. Configured by the environment the benchmark passes;
+ * prints one JSON line when ready; stops cleanly on SIGTERM.
  */
-import { loadConfig } from '../../platform/config.ts';
-import { createLogger } from '../../platform/logger.ts';
-import { startSupergraph } from '../../platform/supergraph.ts';
+import { loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/logger.ts';
+import { startSupergraph } from '../platform/supergraph.ts';
 
 const config = loadConfig();
 const supergraph = await startSupergraph(config, createLogger(config), { seedDemo: false });

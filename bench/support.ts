@@ -1,6 +1,14 @@
-/** What the benchmarks share: a free loopback port and one autocannon phase with its summary. */
+/**
+ * What the benchmarks share: a free loopback port, one autocannon phase with its summary, a
+ * supergraph in a child process, and a sign-up.
+ */
 import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePromise) => {
@@ -71,4 +79,74 @@ export async function signUpForBench(
   const body = (await response.json()) as { data?: { signUp: { accessToken: string } } };
   if (!body.data) throw new Error(`sign-up failed: ${JSON.stringify(body)}`);
   return body.data.signUp.accessToken;
+}
+
+export interface SupergraphProcess {
+  child: ChildProcess;
+  gatewayUrl: string;
+  gpuAgentUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Boots the supergraph in a child process (bench/supergraph-process.ts, NODE_ENV=production, no
+ * rate limits in the way) on embedded stores, or on PostgreSQL/Redis/S3 when `env` names them.
+ */
+export async function startSupergraphProcess(
+  label: string,
+  env: Record<string, string | undefined> = {},
+): Promise<SupergraphProcess> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--expose-gc',
+      // BENCH_CPU_PROFILE_DIR=… writes a V8 CPU profile of the supergraph for each run.
+      ...(process.env.BENCH_CPU_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`]
+        : []),
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'supergraph-process.ts'),
+    ],
+    {
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'warn',
+        LOTABOTS_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
+        LOTABOTS_DATA_DIR: mkdtempSync(join(tmpdir(), `lotabots-bench-${label}-`)),
+        PORT: String(port),
+        PASSWORD_HASH_LOG2N: '14',
+        RATE_LIMIT_FREE: '100000000',
+        RATE_LIMIT_ANONYMOUS: '100000000',
+        GPU_DEMO_NODE: 'false',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    },
+  );
+  const output = child.stdout;
+  if (!output) throw new Error('the supergraph process has no stdout');
+  const line = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: output });
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`supergraph exited with ${code}`)));
+  });
+  const ready = JSON.parse(line) as { gatewayPort: number; gpuAgentUrl: string };
+  return {
+    child,
+    gatewayUrl: `http://127.0.0.1:${ready.gatewayPort}`,
+    gpuAgentUrl: ready.gpuAgentUrl,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/** The value at percentile `p` (0–100) of ascending `sorted`. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
