@@ -1,6 +1,6 @@
-import type {
+import {
   Prisma,
-  PrismaClient,
+  type PrismaClient,
 } from '../../../generated/prisma/hardware-attestation/client.ts';
 import type { EventBus } from '../../../platform/events/index.ts';
 import type { Logger } from '../../../platform/logger.ts';
@@ -8,8 +8,6 @@ import type { Logger } from '../../../platform/logger.ts';
 /** Any number that identifies the outbox publisher's advisory lock across replicas. */
 const publisherLock = 0x4c42_4f58; // "LBOX"
 const batchSize = 200;
-
-type Transaction = Prisma.TransactionClient;
 
 /**
  * Status events leave through a transactional outbox: they are written in the transaction that
@@ -30,26 +28,28 @@ export class Outbox {
     private readonly pollMs = 1_000,
   ) {}
 
-  /** Adds an event to the transaction `tx`. */
-  static async add(tx: Transaction, topic: string, payload: unknown): Promise<void> {
-    await tx.outboxEvent.create({ data: { topic, payload: payload as Prisma.InputJsonValue } });
-  }
-
-  /** Adds several events to `tx` in order. */
-  static async addMany(
-    tx: Transaction,
-    events: { topic: string; payload: unknown }[],
-  ): Promise<void> {
-    if (events.length === 0) return;
-    await tx.outboxEvent.createMany({
-      data: events.map((e) => ({ topic: e.topic, payload: e.payload as Prisma.InputJsonValue })),
-    });
-  }
-
-  /** Polls for events other replicas wrote but did not publish (they crashed, or the bus was down). */
+  /**
+   * Polls for events other replicas wrote but did not publish (they crashed, or the bus was
+   * down), and every few minutes drops events published over an hour ago.
+   */
   start(): void {
-    this.timer = setInterval(() => this.notify(), this.pollMs);
+    let polls = 0;
+    this.timer = setInterval(() => {
+      this.notify();
+      polls += 1;
+      if (polls % 300 === 0) void this.prune();
+    }, this.pollMs);
     this.timer.unref();
+  }
+
+  private async prune(): Promise<void> {
+    try {
+      await this.prisma.$executeRaw`
+        DELETE FROM "OutboxEvent"
+        WHERE "publishedAt" < (now() AT TIME ZONE 'UTC') - interval '1 hour'`;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'pruning published attestation events failed');
+    }
   }
 
   /** Publishes pending events soon; calls made while a flush runs coalesce into one more. */
@@ -95,17 +95,14 @@ export class Outbox {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
           SELECT pg_try_advisory_xact_lock(${publisherLock}) AS locked`;
         if (!lock?.locked) return 0;
-        const rows = await tx.outboxEvent.findMany({
-          where: { publishedAt: null },
-          orderBy: { id: 'asc' },
-          take: batchSize,
-        });
+        const rows = await tx.$queryRaw<{ id: bigint; topic: string; payload: unknown }[]>`
+          SELECT id, topic, payload FROM "OutboxEvent"
+          WHERE "publishedAt" IS NULL ORDER BY id LIMIT ${batchSize}::int`;
         for (const row of rows) await this.events.publish(row.topic, row.payload);
         if (rows.length > 0) {
-          await tx.outboxEvent.updateMany({
-            where: { id: { in: rows.map((r) => r.id) } },
-            data: { publishedAt: new Date() },
-          });
+          await tx.$executeRaw`
+            UPDATE "OutboxEvent" SET "publishedAt" = (now() AT TIME ZONE 'UTC')
+            WHERE id IN (${Prisma.join(rows.map((r) => r.id))})`;
         }
         return rows.length;
       },

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Prisma } from '../../../generated/prisma/hardware-attestation/client.ts';
 import { buildEarClaims, signEar } from './ear.ts';
 import type { HardwareAttestationDeps } from './deps.ts';
 import { loadPolicy, resolveReferenceValue, PolicyDeletedError } from './lifecycle.ts';
 import { verifyNrasResult, type NrasVerification } from './nras.ts';
 import type { Appraisal, EarStatus } from './policy.ts';
-import { statusAudit, statusEvent, type AttestationRecord } from './records.ts';
+import type { AttestationRecord } from './records.ts';
+import { claimJobs, finishJob } from './statements.ts';
 import type { JobInput } from './submit.ts';
 
 /** A job as a worker holds it. */
@@ -15,6 +15,8 @@ interface ClaimedJob {
   attestationId: string;
   attempts: number;
   input: JobInput;
+  /** The attestation as of the claim. */
+  record: AttestationRecord;
 }
 
 /** What an appraisal produced, before it is stored. */
@@ -160,68 +162,24 @@ export class AttestationPipeline {
 
   /** Claims up to `limit` due jobs and moves their attestations from PENDING to RUNNING. */
   private async claim(limit: number): Promise<ClaimedJob[]> {
-    const { prisma } = this.deps;
-    const { claimed, started } = await prisma.$transaction(async (tx) => {
-      // Prisma stores DateTime as UTC timestamps; compare with the database's clock in UTC.
-      const due = await tx.$queryRaw<{ attestationId: string }[]>`
-        SELECT "attestationId" FROM "AttestationJob"
-        WHERE "doneAt" IS NULL
-          AND "runAt" <= (now() AT TIME ZONE 'UTC')
-          AND ("lockedUntil" IS NULL OR "lockedUntil" < (now() AT TIME ZONE 'UTC'))
-        ORDER BY "runAt"
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED`;
-      if (due.length === 0) return { claimed: [], started: [] };
-      const ids = due.map((row) => row.attestationId);
-      await tx.attestationJob.updateMany({
-        where: { attestationId: { in: ids } },
-        data: {
-          lockedBy: this.workerId,
-          lockedUntil: new Date(Date.now() + this.options.leaseMs),
-          attempts: { increment: 1 },
-        },
-      });
-      const jobs = await tx.attestationJob.findMany({ where: { attestationId: { in: ids } } });
-      const pending = await tx.attestation.findMany({
-        where: { id: { in: ids }, status: 'PENDING' },
-      });
-      const startedAt = new Date();
-      const running = pending.map((record) => ({
-        ...record,
-        status: 'RUNNING' as const,
-        startedAt,
-      }));
-      if (running.length > 0) {
-        await tx.attestation.updateMany({
-          where: { id: { in: running.map((r) => r.id) }, status: 'PENDING' },
-          data: { status: 'RUNNING', startedAt },
-        });
-        await tx.auditEntry.createMany({
-          data: running.map((record) =>
-            statusAudit(record, `worker:${this.workerId}`, { attempt: 1 }),
-          ),
-        });
-        await tx.outboxEvent.createMany({ data: running.map((record) => statusEvent(record)) });
-      }
-      return {
-        claimed: jobs.map((job) => ({
-          attestationId: job.attestationId,
-          attempts: job.attempts,
-          input: job.input as unknown as JobInput,
-        })),
-        started: running,
-      };
+    const rows = await claimJobs(this.deps.prisma, {
+      limit,
+      workerId: this.workerId,
+      leaseSeconds: Math.ceil(this.options.leaseMs / 1000),
     });
-    if (started.length > 0) this.deps.outbox.notify();
-    return claimed;
+    if (rows.some((row) => row.started)) this.deps.outbox.notify();
+    return rows.map((row) => ({
+      attestationId: row.attestationId,
+      attempts: row.attempts,
+      input: row.input as JobInput,
+      record: row.record,
+    }));
   }
 
   private async run(job: ClaimedJob): Promise<void> {
     const log = this.deps.logger.child({ attestationId: job.attestationId, attempt: job.attempts });
     try {
-      const record = await this.deps.prisma.attestation.findUniqueOrThrow({
-        where: { id: job.attestationId },
-      });
+      const record = job.record;
       if (record.status !== 'PENDING' && record.status !== 'RUNNING') {
         // Finished by an earlier holder whose completion this claim raced with.
         await this.release(job, { done: true });
@@ -233,10 +191,10 @@ export class AttestationPipeline {
         Buffer.from(JSON.stringify(outcome.report, null, 2)),
         { contentType: 'application/json' },
       );
-      await this.finish(job, record, {
+      await this.finish(job, {
         status: outcome.status,
         verdict: outcome.verdict,
-        claims: outcome.appraisal.claims as unknown as Prisma.InputJsonValue,
+        claims: outcome.appraisal.claims,
         token: outcome.token,
         reportKey: reportKey(record),
         error: outcome.error,
@@ -342,11 +300,10 @@ export class AttestationPipeline {
   /** Stores the final status, if this worker still holds the job's lease. */
   private async finish(
     job: ClaimedJob,
-    record: AttestationRecord,
     data: {
       status: 'VERIFIED' | 'FAILED' | 'ERROR';
       verdict: Outcome['verdict'] | null;
-      claims?: Prisma.InputJsonValue;
+      claims?: unknown;
       token?: string | null;
       reportKey?: string | null;
       error: string | null;
@@ -354,35 +311,28 @@ export class AttestationPipeline {
     },
   ): Promise<void> {
     if (this.abandoned) return;
-    const completedAt = new Date();
-    const finished = await this.deps.prisma.$transaction(async (tx) => {
-      const held = await tx.attestationJob.updateMany({
-        where: { attestationId: job.attestationId, lockedBy: this.workerId, doneAt: null },
-        data: { doneAt: completedAt, lockedUntil: null, lastError: data.error },
-      });
-      if (held.count === 0) return null;
-      const updated = await tx.attestation.updateMany({
-        where: { id: record.id, status: { in: ['PENDING', 'RUNNING'] } },
-        data: { ...data, completedAt },
-      });
-      if (updated.count === 0) return null;
-      const final = await tx.attestation.findUniqueOrThrow({ where: { id: record.id } });
-      await tx.auditEntry.create({
-        data: statusAudit(final, `worker:${this.workerId}`, {
-          attempt: job.attempts,
-          verdict: final.verdict,
-          ...(final.error ? { error: final.error } : {}),
-        }),
-      });
-      await tx.outboxEvent.create({ data: statusEvent(final) });
-      return final;
+    const finished = await finishJob(this.deps.prisma, {
+      attestationId: job.attestationId,
+      workerId: this.workerId,
+      status: data.status,
+      verdict: data.verdict,
+      claims: data.claims,
+      token: data.token ?? null,
+      reportKey: data.reportKey ?? null,
+      error: data.error,
+      referenceValueId: data.referenceValueId ?? null,
+      auditDetail: {
+        attempt: job.attempts,
+        verdict: data.verdict,
+        ...(data.error ? { error: data.error } : {}),
+      },
     });
     if (!finished) return;
     this.deps.outbox.notify();
     this.metrics.completed.inc({ status: finished.status });
     this.metrics.duration.observe(
       { status: finished.status },
-      (completedAt.getTime() - finished.submittedAt.getTime()) / 1000,
+      ((finished.completedAt?.getTime() ?? Date.now()) - finished.submittedAt.getTime()) / 1000,
     );
   }
 
@@ -397,10 +347,7 @@ export class AttestationPipeline {
     const poison = error instanceof PoisonError;
     if (poison || job.attempts >= this.options.maxAttempts) {
       log.error({ err: error }, 'attestation job failed for good');
-      const record = await this.deps.prisma.attestation.findUniqueOrThrow({
-        where: { id: job.attestationId },
-      });
-      await this.finish(job, record, {
+      await this.finish(job, {
         status: 'ERROR',
         verdict: null,
         error: poison

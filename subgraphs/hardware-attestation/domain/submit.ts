@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Prisma } from '../../../generated/prisma/hardware-attestation/client.ts';
+import type {
+  Prisma,
+  PrismaClient,
+} from '../../../generated/prisma/hardware-attestation/client.ts';
 import type { Principal } from '../../../platform/auth/principal.ts';
 import { badInput, notFound } from '../../../platform/errors.ts';
 import { consumeNonce, newNonce } from './challenges.ts';
@@ -7,7 +10,8 @@ import type { HardwareAttestationDeps } from './deps.ts';
 import { gpuEvidenceSchema, type GpuEvidence, type NonceCheck } from './evidence.ts';
 import { ownedGpu, type OwnedGpu } from './owned-gpu.ts';
 import { choosePolicy, type PolicyChoice } from './lifecycle.ts';
-import { statusAudit, statusEvent, submitter, type AttestationRecord } from './records.ts';
+import { submitter, type AttestationRecord } from './records.ts';
+import { insertSubmission } from './statements.ts';
 
 /** What a worker needs to appraise an attestation, fixed when it was accepted. */
 export interface JobInput {
@@ -141,7 +145,7 @@ export async function storeSubmission(
   tx?: Prisma.TransactionClient,
 ): Promise<AttestationRecord> {
   const id = randomUUID();
-  const work = async (t: Prisma.TransactionClient) => {
+  const work = async (t: Prisma.TransactionClient | PrismaClient) => {
     const nonceCheck: NonceCheck =
       submission.bindNonce !== null
         ? await consumeNonce(t, {
@@ -153,43 +157,32 @@ export async function storeSubmission(
         : submission.job.nrasToken
           ? { ok: false, reason: 'an NRAS result needs the nonce of a challenge; none was given' }
           : { ok: true, reason: null };
-    const record = await t.attestation.create({
-      data: {
-        id,
-        organizationId: submission.organizationId,
+    const input: JobInput = { ...submission.job, nonceCheck };
+    return insertSubmission(t, {
+      id,
+      organizationId: submission.organizationId,
+      gpuUuid: submission.gpuUuid,
+      submittedBy: submission.submittedBy,
+      trigger: submission.trigger,
+      policyId: submission.job.policy.policyId,
+      policyVersion: submission.job.policy.version,
+      input,
+      submittedDetail: {
         gpuUuid: submission.gpuUuid,
-        submittedBy: submission.submittedBy,
         trigger: submission.trigger,
-        policyId: submission.job.policy.policyId,
-        policyVersion: submission.job.policy.version,
+        evidenceSource: submission.job.source,
+        policy: `${submission.job.policy.policyId}@${submission.job.policy.version}`,
+        nrasResult: submission.job.nrasToken !== null,
       },
     });
-    const input: JobInput = { ...submission.job, nonceCheck };
-    await t.attestationJob.create({
-      data: { attestationId: id, input: input as unknown as Prisma.InputJsonValue },
-    });
-    await t.auditEntry.createMany({
-      data: [
-        {
-          organizationId: record.organizationId,
-          attestationId: id,
-          action: 'attestation.submitted',
-          actor: submission.submittedBy,
-          detail: {
-            gpuUuid: record.gpuUuid,
-            trigger: submission.trigger,
-            evidenceSource: submission.job.source,
-            policy: `${submission.job.policy.policyId}@${submission.job.policy.version}`,
-            nrasResult: submission.job.nrasToken !== null,
-          },
-        },
-        statusAudit(record, submission.submittedBy),
-      ],
-    });
-    await t.outboxEvent.create({ data: statusEvent(record) });
-    return record;
   };
-  const record = tx ? await work(tx) : await deps.prisma.$transaction(work);
+  // Spending a nonce and storing the submission must commit together; without a nonce the
+  // insert is one statement, atomic by itself.
+  const record = tx
+    ? await work(tx)
+    : submission.bindNonce !== null
+      ? await deps.prisma.$transaction(work)
+      : await work(deps.prisma);
   if (!tx) {
     deps.outbox.notify();
     deps.wakeWorkers();
