@@ -1,5 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeJwt } from 'jose';
@@ -97,6 +99,23 @@ describe('verifyNrasResult', () => {
     expect(failure(result, 'key').reason).toContain('no NRAS key with kid "nv-eat-kid-unknown"');
     expect(result.overall).toBeNull();
     expect(result.gpus).toEqual([]);
+  });
+
+  it('tells an unreachable key set apart from a bad token, so the caller retries', async () => {
+    const server = createServer((_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const unreachable = nrasVerifierFromConfig({ jwks: `http://127.0.0.1:${port}/jwks.json` });
+      const result = await verifyNrasResult(await nras.issue({ nonce, gpus }), nonce, unreachable);
+      expect(result.verified).toBe(false);
+      expect(failure(result, 'key-unavailable').reason).toContain('could not obtain the NRAS key');
+    } finally {
+      server.close();
+    }
   });
 
   it('rejects tokens forged with a stranger key under the published kid', async () => {

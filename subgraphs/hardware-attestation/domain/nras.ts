@@ -66,7 +66,7 @@ export interface NrasGpuResult {
 }
 
 export interface NrasFailure {
-  /** Stable machine name: 'format' | 'signature' | 'algorithm' | 'key' | 'certificate-chain' | 'expired' | 'not-yet-valid' | 'issuer' | 'nonce' | 'submods-digest' | 'submods-missing' | 'claims' */
+  /** Stable machine name: 'format' | 'signature' | 'algorithm' | 'key' | 'key-unavailable' (the key set could not be fetched: retry) | 'certificate-chain' | 'expired' | 'not-yet-valid' | 'issuer' | 'nonce' | 'submods-digest' | 'submods-missing' | 'claims' */
   check: string;
   /** Which token: 'overall' or the submodule key ("GPU-0"). */
   token: string;
@@ -403,9 +403,13 @@ function classify(
   if (error instanceof errors.JOSENotSupported) {
     return { check: 'algorithm', reason: `unsupported token: ${error.message}` };
   }
-  // Anything else comes from resolving the key: an unreachable or malformed key set.
+  // Anything else comes from resolving the key: an unreachable or malformed key set. Nothing is
+  // known about the token then, so callers retry rather than judge it.
   const message = error instanceof Error ? error.message : String(error);
-  return { check: 'key', reason: `could not obtain the NRAS key ${kid}: ${message}` };
+  return {
+    check: 'key-unavailable',
+    reason: `could not obtain the NRAS key ${kid}: ${message}`,
+  };
 }
 
 /**

@@ -218,6 +218,10 @@ export class AttestationPipeline {
     const nras: NrasVerification | null = input.nrasToken
       ? await verifyNrasResult(input.nrasToken, input.nonce ?? '', this.deps.nras)
       : null;
+    // NRAS's key set could not be fetched: nothing is known about the result yet, so this is a
+    // retry (and ERROR if it lasts), not a verdict on the GPU.
+    const unavailable = nras?.failures.find((f) => f.check === 'key-unavailable');
+    if (unavailable) throw new NrasUnavailableError(unavailable.reason);
     const reference = input.evidence
       ? await resolveReferenceValue(prisma, record.organizationId, input.evidence.gpu.name)
       : null;
@@ -377,6 +381,14 @@ export class AttestationPipeline {
       },
     });
     this.wake();
+  }
+}
+
+/** NRAS's published keys could not be fetched; the job is retried. */
+export class NrasUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`NRAS key set unavailable: ${reason}`);
+    this.name = 'NrasUnavailableError';
   }
 }
 
