@@ -34,6 +34,46 @@ export interface SigningKeyStore {
   ): Promise<void>;
 }
 
+/**
+ * What a domain's Prisma client offers for its `SigningKey` model (every domain that signs has
+ * the same model; each has its own generated client, hence the structural type).
+ */
+export interface SigningKeyModel {
+  findMany(args: {
+    where: { OR: [{ expiresAt: null }, { expiresAt: { gt: Date } }] };
+    orderBy: { createdAt: 'desc' };
+  }): PromiseLike<StoredSigningKey[]>;
+  updateMany(args: {
+    where: { retiredAt: null };
+    data: { retiredAt: Date; expiresAt: Date };
+  }): PromiseLike<unknown>;
+  create(args: {
+    data: { kid: string; alg: string; publicJwk: object; privateJwkEncrypted: string };
+  }): PromiseLike<unknown>;
+}
+
+/** A `SigningKey` table as a key store; `transaction` runs the rotation's two writes atomically. */
+export function signingKeyTable(
+  table: SigningKeyModel,
+  transaction: (work: (tx: SigningKeyModel) => Promise<void>) => Promise<void>,
+): SigningKeyStore {
+  return {
+    published: async (now) =>
+      table.findMany({
+        where: { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+        orderBy: { createdAt: 'desc' },
+      }),
+    rotate: (key, now, overlapEnds) =>
+      transaction(async (tx) => {
+        await tx.updateMany({
+          where: { retiredAt: null },
+          data: { retiredAt: now, expiresAt: overlapEnds },
+        });
+        await tx.create({ data: { ...key, publicJwk: key.publicJwk as object } });
+      }),
+  };
+}
+
 export type SigningAlgorithm = 'ES256' | 'ES384' | 'EdDSA';
 
 export interface KeyRingOptions {

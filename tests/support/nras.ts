@@ -8,6 +8,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
+import { NRAS_GPU_CHECKS, NRAS_ISSUER } from '../../subgraphs/hardware-attestation/domain/nras.ts';
 
 /**
  * A stand-in for the NVIDIA Remote Attestation Service: local ES384 keys, a root → intermediate →
@@ -51,26 +52,8 @@ export interface IssueOptions {
   issuer?: string;
 }
 
-export const FAKE_NRAS_ISSUER = 'https://nras.attestation.nvidia.com';
-
-const GPU_CHECKS = [
-  'arch-check',
-  'attestation-report-cert-chain-validated',
-  'attestation-report-parsed',
-  'attestation-report-nonce-match',
-  'attestation-report-signature-verified',
-  'driver-rim-fetched',
-  'driver-rim-schema-validated',
-  'driver-rim-cert-validated',
-  'driver-rim-signature-verified',
-  'driver-rim-measurements-available',
-  'vbios-rim-fetched',
-  'vbios-rim-schema-validated',
-  'vbios-rim-cert-validated',
-  'vbios-rim-signature-verified',
-  'vbios-rim-measurements-available',
-  'vbios-index-no-conflict',
-];
+/** The issuer real NRAS tokens carry. */
+export const FAKE_NRAS_ISSUER = NRAS_ISSUER;
 
 type Sign = (claims: JWTPayload) => Promise<string>;
 
@@ -205,7 +188,7 @@ function gpuClaims(gpu: FakeGpu, common: JWTPayload): JWTPayload {
     'x-nvidia-gpu-driver-version': gpu.driverVersion,
     'x-nvidia-gpu-vbios-version': gpu.vbiosVersion,
   };
-  for (const check of GPU_CHECKS) claims[`x-nvidia-gpu-${check}`] = true;
+  for (const check of NRAS_GPU_CHECKS) claims[`x-nvidia-gpu-${check}`] = true;
   return claims;
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { accessTokenType } from '../../../platform/auth/access-token.ts';
-import { SigningKeyRing, type SigningKeyStore } from '../../../platform/auth/key-ring.ts';
+import { SigningKeyRing, signingKeyTable } from '../../../platform/auth/key-ring.ts';
 import type { Role, Tier } from '../../../platform/auth/roles.ts';
 import type { Config } from '../../../platform/config.ts';
 import type { Logger } from '../../../platform/logger.ts';
@@ -55,33 +55,13 @@ export class KeyRing extends SigningKeyRing {
   }
 }
 
-/** identity's `SigningKey` table as a key store. */
-function identityKeyStore(prisma: PrismaClient): SigningKeyStore {
-  return {
-    published: (now) =>
-      prisma.signingKey.findMany({
-        where: { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
-        orderBy: { createdAt: 'desc' },
-      }),
-    rotate: async (key, now, overlapEnds) => {
-      await prisma.$transaction([
-        prisma.signingKey.updateMany({
-          where: { retiredAt: null },
-          data: { retiredAt: now, expiresAt: overlapEnds },
-        }),
-        prisma.signingKey.create({
-          data: { ...key, publicJwk: key.publicJwk as object },
-        }),
-      ]);
-    },
-  };
-}
-
 /** The key ring as the identity service configures it (shared by the service and `keys rotate`). */
 export function createKeyRing(prisma: PrismaClient, config: Config, logger: Logger): KeyRing {
   return new KeyRing(
     {
-      store: identityKeyStore(prisma),
+      store: signingKeyTable(prisma.signingKey, (work) =>
+        prisma.$transaction((tx) => work(tx.signingKey)),
+      ),
       secret: config.secret,
       alg: config.SIGNING_KEY_ALG,
       purpose: 'signing-keys/v1',
