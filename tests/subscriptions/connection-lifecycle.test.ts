@@ -213,13 +213,16 @@ describe('WebSocket connection lifecycle', () => {
     (slow.socket as unknown as { _socket: { resume: () => void } })._socket.resume();
     const closed = await slow.closed;
     expect(closed.code).toBe(4008);
-    expect(closed.reason).toMatch(/^Slow consumer: \d+ events pending/);
-    // Nothing beyond the limit was buffered for it...
-    const slowEvents = slow.messages.filter((m) => m.type === 'next').length;
-    expect(slowEvents).toBeLessThan(reports);
-    // ...and the reading subscriber on the same stream lost nothing.
+    const pending = Number(/^Slow consumer: (\d+) events pending/.exec(closed.reason)?.[1]);
+    expect(pending).toBeGreaterThan(0);
+    // The reading subscriber on the same stream lost nothing…
     await fastEvents.waitFor(fastBefore + reports, 30_000);
     expect(fastEvents.results.every((r) => r.errors === undefined)).toBe(true);
+    // …while the pending events were dropped with the slow one, not buffered for it. (The node
+    // agent also reports on its own interval, so the stream holds more than `reports` events;
+    // the reading subscriber saw all of them, and at most one before the slow one subscribed.)
+    const slowEvents = slow.messages.filter((m) => m.type === 'next').length;
+    expect(slowEvents + pending).toBeLessThanOrEqual(fastEvents.results.length + 1);
     fastEvents.stop();
     await fast.dispose();
   });
