@@ -6,6 +6,7 @@ import {
   requestChallenge,
   submitAttestation,
   waitForFinal,
+  pollingRateLimit,
 } from '../support/attestation.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
 import { createFakeNras, type FakeNras } from '../support/nras.ts';
@@ -55,7 +56,10 @@ const clients: Client[] = [];
 
 beforeAll(async () => {
   nras = await createFakeNras();
-  supergraph = await startTestSupergraph({ NRAS_JWKS: JSON.stringify(nras.jwks) });
+  supergraph = await startTestSupergraph({
+    NRAS_JWKS: JSON.stringify(nras.jwks),
+    RATE_LIMIT_FREE: pollingRateLimit,
+  });
   [tenantA, tenantB] = await Promise.all([
     signUp(supergraph, 'attest-a'),
     signUp(supergraph, 'attest-b'),

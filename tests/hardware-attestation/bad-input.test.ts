@@ -4,6 +4,7 @@ import {
   submitAttestation,
   waitForFinal,
   type AttestationView,
+  pollingRateLimit,
 } from '../support/attestation.ts';
 import { backends } from '../support/config.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
@@ -33,6 +34,7 @@ const nrasGpu = { index: 0, driverVersion: '580.173.02', vbiosVersion: '96.00.CF
 beforeAll(async () => {
   nras = await createFakeNras();
   supergraph = await startTestSupergraph({
+    RATE_LIMIT_FREE: pollingRateLimit,
     NRAS_JWKS: JSON.stringify(nras.jwks),
     ATTESTATION_NONCE_TTL_SECONDS: '2',
     ATTESTATION_EVIDENCE_MAX_BYTES: '65536',

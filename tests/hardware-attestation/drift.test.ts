@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hardwareAttestationDriftTopic } from '../../platform/events/topics.ts';
-import { submitAttestation, waitForFinal } from '../support/attestation.ts';
+import { submitAttestation, waitForFinal, pollingRateLimit } from '../support/attestation.ts';
 import { backends } from '../support/config.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
 import {
@@ -25,7 +25,10 @@ const drifts: { gpuUuid: string; attestationId: string; changes: unknown[] }[] =
 const intervalHours = 0.001;
 
 beforeAll(async () => {
-  supergraph = await startTestSupergraph({ REATTESTATION_INTERVAL_HOURS: String(intervalHours) });
+  supergraph = await startTestSupergraph({
+    REATTESTATION_INTERVAL_HOURS: String(intervalHours),
+    RATE_LIMIT_FREE: pollingRateLimit,
+  });
   await supergraph.runtime.events.subscribe(hardwareAttestationDriftTopic, (payload) => {
     drifts.push(payload as (typeof drifts)[number]);
   });

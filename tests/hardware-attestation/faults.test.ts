@@ -12,7 +12,7 @@ import {
   type HardwareAttestationService,
 } from '../../subgraphs/hardware-attestation/index.ts';
 import { reportKey } from '../../subgraphs/hardware-attestation/domain/pipeline.ts';
-import { submitAttestation, waitForFinal } from '../support/attestation.ts';
+import { submitAttestation, waitForFinal, pollingRateLimit } from '../support/attestation.ts';
 import { backends, testConfig } from '../support/config.ts';
 import {
   createApiKey,
@@ -114,6 +114,7 @@ async function submitMany(count: number): Promise<string[]> {
 
 beforeAll(async () => {
   supergraph = await startTestSupergraph({
+    RATE_LIMIT_FREE: pollingRateLimit,
     ATTESTATION_LEASE_SECONDS: '2',
     ATTESTATION_MAX_ATTEMPTS: String(maxAttempts),
     ATTESTATION_WORKERS: '2',

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { submitAttestation, waitForFinal, type AttestationView } from '../support/attestation.ts';
+import {
+  submitAttestation,
+  waitForFinal,
+  type AttestationView,
+  pollingRateLimit,
+} from '../support/attestation.ts';
 import { backends } from '../support/config.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
 import {
@@ -82,7 +87,7 @@ let gpuA100: string;
 
 beforeAll(async () => {
   // waitForFinal polls every 100 ms: the FREE tier's 1,000 per minute would run out mid-file.
-  supergraph = await startTestSupergraph({ RATE_LIMIT_FREE: '100000' });
+  supergraph = await startTestSupergraph({ RATE_LIMIT_FREE: pollingRateLimit });
   [tenantA, tenantB] = await Promise.all([
     signUp(supergraph, 'lifecycle-a'),
     signUp(supergraph, 'lifecycle-b'),

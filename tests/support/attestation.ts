@@ -1,5 +1,11 @@
 import type { TestSupergraph } from './supergraph.ts';
 
+/**
+ * RATE_LIMIT_FREE for suites that poll attestations until they finish: the free tier's 1,000
+ * requests a minute is a real limit those polls would hit, and the suites test attestation.
+ */
+export const pollingRateLimit = '100000';
+
 /** The fields the attestation tests read back. */
 export interface AttestationView {
   id: string;
