@@ -1,22 +1,25 @@
+import type { GpuState, MigInstanceState } from '../../../gpu-agent/model.ts';
 import type { GpuEvidence } from './evidence.ts';
 
 /** A GPU as the gpu-agent serves it, with the node fields evidence needs. */
-export interface GpuView {
-  uuid: string;
-  index: number;
-  name: string;
-  serial: string | null;
-  vbiosVersion: string | null;
-  pciBusId: string | null;
-  architecture: string | null;
-  memoryTotalMiB: number;
-  eccEnabled: boolean | null;
-  eccErrors: GpuEvidence['gpu']['eccErrors'];
-  retiredPages: GpuEvidence['gpu']['retiredPages'];
-  remappedRows: GpuEvidence['gpu']['remappedRows'];
-  migMode: { current: boolean; pending: boolean };
-  migInstances: { gpuInstanceId: number; profile: string; memoryMiB: number }[];
-  confidentialComputeMode: string | null;
+export type GpuView = Pick<
+  GpuState,
+  | 'uuid'
+  | 'index'
+  | 'name'
+  | 'serial'
+  | 'vbiosVersion'
+  | 'pciBusId'
+  | 'architecture'
+  | 'memoryTotalMiB'
+  | 'eccEnabled'
+  | 'eccErrors'
+  | 'retiredPages'
+  | 'remappedRows'
+  | 'migMode'
+  | 'confidentialComputeMode'
+> & {
+  migInstances: Pick<MigInstanceState, 'gpuInstanceId' | 'profile' | 'memoryMiB'>[];
   confidentialComputeReady: boolean | null;
   node: {
     id: string;
@@ -25,7 +28,7 @@ export interface GpuView {
     cudaVersion: string | null;
     lastSeenAt: string;
   };
-}
+};
 
 const gpuQuery = /* GraphQL */ `
   query AttestationEvidence($uuid: ID!) {

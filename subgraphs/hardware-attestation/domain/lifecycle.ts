@@ -17,7 +17,7 @@ import {
   referenceValueContentSchema,
   type ReferenceValueContent,
 } from './reference-values.ts';
-import { auditActor } from './audit.ts';
+import { submitter } from './records.ts';
 
 export type LifecycleStatus = 'ACTIVE' | 'SUPERSEDED' | 'DEPRECATED';
 
@@ -158,14 +158,14 @@ export async function createReferenceValue(
           gpuModel,
           content: parsed.data as Prisma.InputJsonValue,
           description: input.description ?? null,
-          createdBy: auditActor(principal),
+          createdBy: submitter(principal),
         },
       });
       await tx.auditEntry.create({
         data: {
           organizationId,
           action: 'reference-value.created',
-          actor: auditActor(principal),
+          actor: submitter(principal),
           detail: { id: created.id, name: created.name, version: created.version },
         },
       });
@@ -223,7 +223,7 @@ export async function deprecateReferenceValue(
       data: {
         organizationId,
         action: 'reference-value.deprecated',
-        actor: auditActor(principal),
+        actor: submitter(principal),
         detail: { id },
       },
     });
@@ -246,7 +246,7 @@ export async function deleteReferenceValue(
       data: {
         organizationId,
         action: 'reference-value.deleted',
-        actor: auditActor(principal),
+        actor: submitter(principal),
         detail: { id },
       },
     });
@@ -315,14 +315,14 @@ export async function createPolicy(
           policyId: document.id,
           version,
           document: { ...document, version } as unknown as Prisma.InputJsonValue,
-          createdBy: auditActor(principal),
+          createdBy: submitter(principal),
         },
       });
       await tx.auditEntry.create({
         data: {
           organizationId,
           action: 'policy.created',
-          actor: auditActor(principal),
+          actor: submitter(principal),
           detail: { id: created.id, policyId: document.id, version },
         },
       });
@@ -376,7 +376,7 @@ export async function setPolicyDeprecated(
       data: {
         organizationId,
         action: 'policy.deprecated',
-        actor: auditActor(principal),
+        actor: submitter(principal),
         detail: { id },
       },
     });
@@ -399,7 +399,7 @@ export async function deletePolicy(
       data: {
         organizationId,
         action: 'policy.deleted',
-        actor: auditActor(principal),
+        actor: submitter(principal),
         detail: { id },
       },
     });
