@@ -12,8 +12,9 @@ import {
 import type { RunningService } from '../platform/subgraph-server.ts';
 import { startSupergraph } from '../platform/supergraph.ts';
 import { startGateway } from '../gateway/index.ts';
-import { composeSupergraph, readSubgraphs, supergraphPath } from '../schema/compose.ts';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { apiSchemaPath, composeSchemas, readSubgraphs, supergraphPath } from '../schema/compose.ts';
+import { relative } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { createHttpFleetLink, FleetLinkError } from '../gpu-agent/agent/fleet-link.ts';
 import { startNodeAgent } from '../gpu-agent/agent/node-agent.ts';
@@ -155,20 +156,28 @@ async function agent(config: Config, logger: Logger): Promise<number> {
 }
 
 function compose(check: boolean): number {
-  const supergraph = composeSupergraph();
+  const composed = composeSchemas();
+  const outputs = [
+    { path: supergraphPath, sdl: composed.supergraph },
+    { path: apiSchemaPath, sdl: composed.api },
+  ];
   if (check) {
-    const committed = readFileSync(supergraphPath, 'utf8');
-    if (committed !== supergraph) {
+    const stale = outputs.filter(
+      (o) => !existsSync(o.path) || readFileSync(o.path, 'utf8') !== o.sdl,
+    );
+    for (const o of stale) {
       process.stderr.write(
-        'schema/supergraph.graphql is stale: run `npm run compose` and commit it\n',
+        `${relative(process.cwd(), o.path)} is stale: run \`npm run compose\` and commit it\n`,
       );
-      return 1;
     }
-    process.stdout.write('schema/supergraph.graphql is up to date\n');
+    if (stale.length > 0) return 1;
+    process.stdout.write('schema/supergraph.graphql and schema/api.graphql are up to date\n');
     return 0;
   }
-  writeFileSync(supergraphPath, supergraph);
-  process.stdout.write(`wrote ${supergraphPath}\n`);
+  for (const o of outputs) {
+    writeFileSync(o.path, o.sdl);
+    process.stdout.write(`wrote ${o.path}\n`);
+  }
   return 0;
 }
 

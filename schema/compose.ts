@@ -1,11 +1,17 @@
 import { composeServices } from '@apollo/composition';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { printSchema } from 'graphql';
 import { gql } from 'graphql-tag';
 import { parse as parseYaml } from 'yaml';
 
 export const supergraphConfigPath = resolve(import.meta.dirname, 'supergraph.yaml');
 export const supergraphPath = resolve(import.meta.dirname, 'supergraph.graphql');
+/**
+ * The API schema clients see (no federation directives): what codegen types the dashboard's
+ * operations against, and a readable reference for anyone writing a client.
+ */
+export const apiSchemaPath = resolve(import.meta.dirname, 'api.graphql');
 
 interface SupergraphConfig {
   subgraphs: Record<string, { routing_url: string; schema: { file: string } }>;
@@ -27,8 +33,14 @@ export function readSubgraphs(configPath = supergraphConfigPath): SubgraphSource
   });
 }
 
+/** The composed supergraph SDL and the API schema derived from it. */
+export interface ComposedSchemas {
+  supergraph: string;
+  api: string;
+}
+
 /** Composes the subgraphs; throws with every composition error listed. */
-export function composeSupergraph(subgraphs: SubgraphSource[] = readSubgraphs()): string {
+export function composeSchemas(subgraphs: SubgraphSource[] = readSubgraphs()): ComposedSchemas {
   const result = composeServices(
     subgraphs.map((s) => ({ name: s.name, url: s.url, typeDefs: gql(s.sdl) })),
   );
@@ -37,5 +49,13 @@ export function composeSupergraph(subgraphs: SubgraphSource[] = readSubgraphs())
       `Composition failed:\n${result.errors.map((e) => `  - ${e.message}`).join('\n')}`,
     );
   }
-  return `${result.supergraphSdl.trimEnd()}\n`;
+  return {
+    supergraph: `${result.supergraphSdl.trimEnd()}\n`,
+    api: `${printSchema(result.schema.toAPISchema().toGraphQLJSSchema()).trimEnd()}\n`,
+  };
+}
+
+/** The supergraph SDL alone (see composeSchemas). */
+export function composeSupergraph(subgraphs: SubgraphSource[] = readSubgraphs()): string {
+  return composeSchemas(subgraphs).supergraph;
 }
