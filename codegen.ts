@@ -35,6 +35,22 @@ const config: CodegenConfig = {
   overwrite: true,
   silent: true,
   generates: {
+    // The dashboard's operations, typed against the composed API schema. `documentMode: 'string'`
+    // keeps graphql-js out of the browser bundle: each document is its query text plus types.
+    'generated/graphql/dashboard/operations.ts': {
+      schema: 'schema/api.graphql',
+      documents: 'gateway/dashboard/src/**/*.graphql',
+      plugins: ['typescript-operations', 'typed-document-node'],
+      config: {
+        documentMode: 'string',
+        onlyOperationTypes: true,
+        enumsAsTypes: true,
+        useTypeImports: true,
+        scalars: { DateTime: 'string', JSON: 'unknown' },
+        maybeValue: 'T | null',
+        avoidOptionals: { field: true, inputValue: false, object: true },
+      },
+    },
     ...subgraph('identity', {
       context: '../../../subgraphs/identity/context.ts#IdentityContext',
       mappers: {

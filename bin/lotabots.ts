@@ -66,6 +66,7 @@ async function start(service: string | undefined, config: Config, logger: Logger
       '',
       `  LotaBots supergraph is running at ${supergraph.url}`,
       `  Sandbox: open ${supergraph.url.replace(/\/graphql$/, '/')} in a browser`,
+      `  Live dashboard: open ${supergraph.url.replace(/\/graphql$/, '/dashboard/')}`,
       `  Demo sign-in: ${supergraph.demo?.email ?? config.LOTABOTS_DEMO_EMAIL}`,
       supergraph.demo?.password
         ? `  Demo password: ${supergraph.demo.password}   (shown once; set LOTABOTS_DEMO_PASSWORD to choose it)`

@@ -36,6 +36,7 @@ import { createGatewayLayers, type GatewayLayer } from './extensions.ts';
 import { createSubgraphMetrics, SubgraphDataSource } from './subgraph-source.ts';
 import { subscriptionPlanning } from './subscriptions/plan.ts';
 import { serveGatewaySubscriptions } from './subscriptions/websocket.ts';
+import { dashboardRoutes } from './dashboard-routes.ts';
 import { handlingAuthFeatures, watchSupergraphFile } from './supergraph-file.ts';
 
 export type { GatewayContext };
@@ -256,6 +257,7 @@ export async function startGateway(
           res.end(await metrics.registry.metrics());
         },
       },
+      ...dashboardRoutes(),
       ...(objects
         ? [
             {

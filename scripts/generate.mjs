@@ -1,5 +1,6 @@
-// Regenerates everything under generated/ (gitignored): one Prisma client per domain and the
-// typed resolvers from codegen.ts. Runs on `npm install` and in CI, so nothing generated is committed.
+// Regenerates everything under generated/ (gitignored): one Prisma client per domain, the typed
+// resolvers and dashboard operations from codegen.ts, and the dashboard build. Runs on `npm install`
+// and in CI, so nothing generated is committed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,4 +40,10 @@ for (const domain of readdirSync(join(root, 'prisma'))) {
 
 if (existsSync(join(root, 'codegen.ts')) && existsSync(bin('graphql-codegen'))) {
   run(bin('graphql-codegen'), ['--config', 'codegen.ts']);
+}
+
+// The dashboard page the gateway serves at /dashboard/ (after codegen: it imports the typed
+// operations). Built here so `npm install && npm start` serves it with nothing else to run.
+if (existsSync(bin('vite'))) {
+  run(bin('vite'), ['build', 'gateway/dashboard', '--logLevel', 'warn']);
 }
