@@ -23,6 +23,7 @@ import {
 import { reportKey } from './domain/pipeline.ts';
 import { attestationStatusStream } from './domain/status-stream.ts';
 import { submitAttestation, type JobInput } from './domain/submit.ts';
+import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
 
 /** Every read is scoped to the token's organization here, in the subgraph, not only at the gateway. */
 function caller(context: HardwareAttestationContext): Principal {
@@ -31,22 +32,6 @@ function caller(context: HardwareAttestationContext): Principal {
 }
 
 const maxPage = 100;
-
-function decodeCursor(after: string | null | undefined): { at: Date; id: string } | null {
-  if (!after) return null;
-  try {
-    const [at, id] = Buffer.from(after, 'base64url').toString('utf8').split('|');
-    const date = new Date(at ?? '');
-    if (!id || !isUuid(id) || Number.isNaN(date.getTime())) throw new Error('bad cursor');
-    return { at: date, id };
-  } catch {
-    throw badInput('after is not a cursor this query returned', { field: 'after' });
-  }
-}
-
-function encodeCursor(record: { submittedAt: Date; id: string }): string {
-  return Buffer.from(`${record.submittedAt.toISOString()}|${record.id}`).toString('base64url');
-}
 
 const trustFields: Record<string, TrustClaim> = {
   instanceIdentity: 'instance-identity',
@@ -73,7 +58,7 @@ export const hardwareAttestationResolvers: Resolvers = {
         : null,
     hardwareAttestations: async (_root, { first, after, status, gpuUuid }, context) => {
       const take = Math.min(Math.max(first ?? 20, 1), maxPage);
-      const cursor = decodeCursor(after);
+      const cursor = decodeTimeCursor(after);
       const rows = await context.deps.prisma.attestation.findMany({
         where: {
           organizationId: caller(context).organizationId,
@@ -94,8 +79,11 @@ export const hardwareAttestationResolvers: Resolvers = {
       const page = rows.slice(0, take);
       const last = page.at(-1);
       return {
-        edges: page.map((node) => ({ cursor: encodeCursor(node), node })),
-        pageInfo: { hasNextPage: rows.length > take, endCursor: last ? encodeCursor(last) : null },
+        edges: page.map((node) => ({ cursor: encodeTimeCursor(node.submittedAt, node.id), node })),
+        pageInfo: {
+          hasNextPage: rows.length > take,
+          endCursor: last ? encodeTimeCursor(last.submittedAt, last.id) : null,
+        },
       };
     },
     verifyAttestationResult: async (_root, { token }, context) => {

@@ -1,5 +1,6 @@
 import type { GpuState, MigInstanceState } from '../../../gpu-agent/model.ts';
 import type { GpuEvidence } from './evidence.ts';
+import { queryPeer } from '../../../platform/graphql/peer-query.ts';
 
 /** A GPU as the gpu-agent serves it, with the node fields evidence needs. */
 export type GpuView = Pick<
@@ -81,18 +82,12 @@ const gpuQuery = /* GraphQL */ `
   }
 `;
 
-/** Thrown when the gpu-agent cannot answer; the caller sees INTERNAL_SERVER_ERROR, nothing is stored. */
-export class GpuAgentUnavailableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'GpuAgentUnavailableError';
-  }
-}
-
 export interface GpuAgentClient {
   /**
    * The GPU as the caller may see it, asked of the gpu-agent with the caller's own credential:
-   * null when it is not on a node of the caller's organization (the gpu-agent scopes it).
+   * null when it is not on a node of the caller's organization (the gpu-agent scopes it). Throws
+   * PeerUnavailableError when the gpu-agent cannot answer (the caller sees INTERNAL_SERVER_ERROR,
+   * nothing is stored).
    */
   gpu(authorization: string, uuid: string): Promise<GpuView | null>;
 }
@@ -100,27 +95,14 @@ export interface GpuAgentClient {
 export function createGpuAgentClient(gpuAgentUrl: string): GpuAgentClient {
   return {
     async gpu(authorization, uuid) {
-      let response: Response;
-      try {
-        response = await fetch(gpuAgentUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization },
-          body: JSON.stringify({ query: gpuQuery, variables: { uuid } }),
-          signal: AbortSignal.timeout(5_000),
-        });
-      } catch (error) {
-        throw new GpuAgentUnavailableError('the gpu-agent did not answer', { cause: error });
-      }
-      const body = (await response.json().catch(() => null)) as {
-        data?: { gpu: GpuView | null } | null;
-        errors?: { message: string }[];
-      } | null;
-      if (!body?.data || (body.errors?.length ?? 0) > 0) {
-        throw new GpuAgentUnavailableError(
-          `the gpu-agent answered ${response.status}: ${body?.errors?.[0]?.message ?? 'no data'}`,
-        );
-      }
-      return body.data.gpu;
+      const data = await queryPeer<{ gpu: GpuView | null }>(
+        gpuAgentUrl,
+        authorization,
+        gpuQuery,
+        { uuid },
+        { peer: 'gpu-agent' },
+      );
+      return data.gpu;
     },
   };
 }

@@ -1,0 +1,24 @@
+import { badInput } from '../errors.ts';
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Relay cursors for lists ordered by (time, id) descending: opaque to clients, stable under
+ * inserts, and checked on the way in so a forged cursor is a BAD_USER_INPUT, not a query error.
+ */
+export function encodeTimeCursor(at: Date, id: string): string {
+  return Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
+}
+
+/** The (time, id) an `after` argument names; null when absent. */
+export function decodeTimeCursor(
+  after: string | null | undefined,
+): { at: Date; id: string } | null {
+  if (!after) return null;
+  const [at, id] = Buffer.from(after, 'base64url').toString('utf8').split('|');
+  const date = new Date(at ?? '');
+  if (!id || !uuid.test(id) || Number.isNaN(date.getTime())) {
+    throw badInput('after is not a cursor this query returned', { field: 'after' });
+  }
+  return { at: date, id };
+}
