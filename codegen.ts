@@ -85,6 +85,17 @@ const config: CodegenConfig = {
         Gpu: '../../../subgraphs/hardware-attestation/domain/lifecycle.ts#GpuReference',
       },
     }),
+    ...subgraph('resources', {
+      context: '../../../subgraphs/resources/context.ts#ResourcesContext',
+      mappers: {
+        Allocation: '../../prisma/resources/client.ts#Allocation as AllocationModel',
+        Organization: '../../../subgraphs/resources/domain/deps.ts#OrganizationRef',
+        GpuNode: '../../../subgraphs/resources/domain/deps.ts#GpuNodeRef',
+        Gpu: '../../../subgraphs/resources/domain/deps.ts#GpuRef',
+        QuotaLimit: '../../../subgraphs/resources/domain/quotas.ts#QuotaLimitView',
+        UsagePoint: '../../../subgraphs/resources/domain/usage.ts#UsagePoint as UsagePointModel',
+      },
+    }),
   },
 };
 

@@ -120,6 +120,13 @@ export async function startSupergraphProcess(
         PASSWORD_HASH_LOG2N: '14',
         RATE_LIMIT_FREE: '100000000',
         RATE_LIMIT_ANONYMOUS: '100000000',
+        QUOTA_TIER_LIMITS: JSON.stringify({
+          FREE: {
+            CONCURRENT_ATTESTATIONS: 1e9,
+            ATTESTATIONS_PER_DAY: 1e9,
+            GPU_ALLOCATION_HOURS: 1e9,
+          },
+        }),
         GPU_DEMO_NODE: 'false',
         ...env,
       },

@@ -15,6 +15,32 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.string().url();
 
+/** Quota kinds an organization's limits can be overridden for (API cost is the gateway's rate limit). */
+export const overridableQuotaKinds = [
+  'CONCURRENT_ATTESTATIONS',
+  'ATTESTATIONS_PER_DAY',
+  'MODEL_STORAGE_BYTES',
+  'GPU_ALLOCATION_HOURS',
+] as const;
+
+const quotaTierLimits = z.record(
+  z.enum(['FREE', 'PRO', 'ENTERPRISE']),
+  z.record(z.enum(overridableQuotaKinds), z.number().nonnegative()),
+);
+
+const quotaOverrides = z.record(
+  z.string().uuid('keys must be organization ids'),
+  z.record(z.enum(overridableQuotaKinds), z.number().nonnegative()),
+);
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return Symbol('not JSON');
+  }
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -79,6 +105,7 @@ const envSchema = z.object({
   SUBGRAPH_IDENTITY_URL: url.optional(),
   SUBGRAPH_GPU_AGENT_URL: url.optional(),
   SUBGRAPH_HARDWARE_ATTESTATION_URL: url.optional(),
+  SUBGRAPH_RESOURCES_URL: url.optional(),
 
   RATE_LIMIT_ENABLED: bool.default('true'),
   RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
@@ -143,6 +170,37 @@ const envSchema = z.object({
     .number()
     .positive()
     .default(24 * 365),
+  QUOTA_OVERRIDES: z
+    .string()
+    .default('{}')
+    .transform((raw, ctx) => {
+      const parsed = quotaOverrides.safeParse(safeJson(raw));
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be JSON like {"<organization id>": {"GPU_ALLOCATION_HOURS": 500}}: ${parsed.error.issues
+          .map((i) => `${i.path.join('.') || '(root)'} ${i.message}`)
+          .join('; ')}`,
+      });
+      return z.NEVER;
+    }),
+  USAGE_FLUSH_SECONDS: positiveInt.max(3600).default(10),
+  QUOTA_TIER_LIMITS: z
+    .string()
+    .default('{}')
+    .transform((raw, ctx) => {
+      const parsed = quotaTierLimits.safeParse(safeJson(raw));
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be JSON like {"FREE": {"CONCURRENT_ATTESTATIONS": 10}}: ${parsed.error.issues
+          .map((i) => `${i.path.join('.') || '(root)'} ${i.message}`)
+          .join('; ')}`,
+      });
+      return z.NEVER;
+    }),
+  QUOTA_RESERVATION_TTL_SECONDS: positiveInt.max(24 * 3600).default(300),
+  ALLOCATION_MAX_SECONDS: positiveInt.default(7 * 24 * 3600),
   LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),
   LOTABOTS_DEMO_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
 });

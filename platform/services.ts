@@ -6,13 +6,17 @@ import { startGpuAgent } from '../gpu-agent/subgraph/index.ts';
 import { gpuAgentPublicRootFields } from '../gpu-agent/subgraph/permissions.ts';
 import { startHardwareAttestation } from '../subgraphs/hardware-attestation/index.ts';
 import { hardwareAttestationPublicRootFields } from '../subgraphs/hardware-attestation/permissions.ts';
+import { startResources } from '../subgraphs/resources/index.ts';
+import { resourcesPublicRootFields } from '../subgraphs/resources/permissions.ts';
 
 /** What a subgraph needs to know of the others when it starts. */
 export interface Peers {
   /** identity's /graphql URL: its key set verifies tokens, its exchange turns API keys into tokens. */
   identityUrl: string;
-  /** gpu-agent's /graphql URL: hardware attestation reads GPU state from it. */
+  /** gpu-agent's /graphql URL: hardware attestation reads GPU state, resources the MIG layout. */
   gpuAgentUrl: string;
+  /** resources' /graphql URL: consumers reserve quota from the same origin (`/quota/…`). */
+  resourcesUrl: string;
 }
 
 /** A subgraph this build can run, with the port it takes when run alone. */
@@ -46,6 +50,12 @@ export const subgraphModules: SubgraphModule[] = [
     start: startGpuAgent,
   },
   {
+    name: 'resources',
+    defaultPort: 4005,
+    publicRootFields: resourcesPublicRootFields,
+    start: startResources,
+  },
+  {
     name: 'hardware-attestation',
     defaultPort: 4002,
     publicRootFields: hardwareAttestationPublicRootFields,
@@ -64,9 +74,11 @@ export function standaloneIdentityUrl(configured: string | undefined): string {
 export function standalonePeers(config: {
   SUBGRAPH_IDENTITY_URL?: string;
   SUBGRAPH_GPU_AGENT_URL?: string;
+  SUBGRAPH_RESOURCES_URL?: string;
 }): Peers {
   return {
     identityUrl: standaloneIdentityUrl(config.SUBGRAPH_IDENTITY_URL),
     gpuAgentUrl: config.SUBGRAPH_GPU_AGENT_URL ?? 'http://localhost:4006/graphql',
+    resourcesUrl: config.SUBGRAPH_RESOURCES_URL ?? 'http://localhost:4005/graphql',
   };
 }

@@ -8,7 +8,7 @@ import {
 } from './buckets.ts';
 import { readCostDirectives, type CostDirectives } from './cost.ts';
 import { rateLimitPlugin, type LimitClass } from './plugin.ts';
-import { UsageRecorder } from './usage.ts';
+import { UsageBatcher, UsageRecorder } from './usage.ts';
 
 export { estimateCost, readCostDirectives, type CostDirectives } from './cost.ts';
 export { usageKey } from './usage.ts';
@@ -72,6 +72,8 @@ export async function createRateLimitLayer(deps: GatewayLayerDeps): Promise<Gate
       )
     : new MemoryTokenBuckets(logger);
 
+  const meter = new UsageBatcher(deps.runtime.events, logger, config.USAGE_FLUSH_SECONDS * 1000);
+  meter.start();
   return Promise.resolve({
     name: 'rate-limit',
     plugins: [
@@ -82,12 +84,15 @@ export async function createRateLimitLayer(deps: GatewayLayerDeps): Promise<Gate
         limits,
         buckets,
         directives: costDirectivesOf(deps, logger),
-        usage: new UsageRecorder(deps.runtime.counters, logger),
+        usage: new UsageRecorder(deps.runtime.counters, logger, meter),
         metrics,
         logger,
       }),
     ],
-    stop: () => buckets.close(),
+    stop: async () => {
+      await meter.stop();
+      await buckets.close();
+    },
   });
 }
 

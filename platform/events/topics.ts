@@ -29,3 +29,15 @@ export const hardwareAttestationStatusTopic = 'hardware-attestation.status';
  * `{ organizationId, gpuUuid, attestationId, changes: { field, before, after }[] }`.
  */
 export const hardwareAttestationDriftTopic = 'hardware-attestation.drift';
+
+/**
+ * Metered usage for billing: `{ events: { eventId, organizationId, metric, amount, at }[] }`.
+ * The resources subgraph counts each `eventId` once, so publishers may resend after a failure.
+ */
+export const usageRecordedTopic = 'resources.usage.recorded';
+
+/**
+ * A GPU allocation started or ended: `{ organizationId, id, state, nodeId, gpuUuid, profile,
+ * placementStart, placementSize, leaseExpiresAt }`.
+ */
+export const allocationChangedTopic = 'resources.allocation.changed';

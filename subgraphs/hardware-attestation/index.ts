@@ -5,6 +5,7 @@ import { createIdentityClient } from '../../platform/auth/identity-client.ts';
 import { createDomainDatabase } from '../../platform/db/domain.ts';
 import { sendJson, type Route } from '../../platform/http/server.ts';
 import { createMetrics } from '../../platform/metrics.ts';
+import { createQuotaClient } from '../../platform/quota/client.ts';
 import type { Runtime } from '../../platform/runtime.ts';
 import { startSubgraphServer, type RunningService } from '../../platform/subgraph-server.ts';
 import { PrismaClient } from '../../generated/prisma/hardware-attestation/client.ts';
@@ -33,6 +34,8 @@ export interface HardwareAttestationService extends RunningService {
 export interface HardwareAttestationPeers {
   identityUrl: string;
   gpuAgentUrl: string;
+  /** Where submissions reserve quota; omitted, attestations are not metered against quotas. */
+  resourcesUrl?: string;
 }
 
 /**
@@ -73,6 +76,7 @@ export async function startHardwareAttestation(
     objects: runtime.objects,
     resultKeys,
     gpus: createGpuAgentClient(peers.gpuAgentUrl),
+    quotas: createQuotaClient(peers.resourcesUrl ?? null, logger),
     nras: nrasVerifierFromConfig({
       jwks: config.NRAS_JWKS,
       rootPem: config.NRAS_ROOT_CERT ?? null,

@@ -168,6 +168,11 @@ describe.skipIf(!executablePath)('live dashboard in headless Chromium', () => {
     const fromApi = page.locator(`li[data-attestation-id="${submitted.id}"]`);
     await fromApi.waitFor({ timeout: 10_000 });
     await waitForFinal(fromApi);
+    // The quota gauges follow: both submissions count against today's attestations.
+    const today = page
+      .getByRole('region', { name: 'Quotas' })
+      .getByRole('meter', { name: 'Attestations today' });
+    await waitUntil(async () => Number(await today.getAttribute('aria-valuenow')) >= 2, 10_000);
     // Pushed over the subscription: the page loaded the feed once and never reloaded.
     expect(operationsSent('query RecentAttestations')).toBe(1);
     expect(

@@ -114,7 +114,8 @@ describe('the start command', () => {
   }, 90_000);
 
   it('runs each subgraph and the gateway as separate processes', async () => {
-    const [identityPort, gpuAgentPort, attestationPort, gatewayPort] = [
+    const [identityPort, gpuAgentPort, attestationPort, resourcesPort, gatewayPort] = [
+      await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
@@ -142,6 +143,14 @@ describe('the start command', () => {
       SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
     });
     await attestation.waitFor(/hardware-attestation listening at \S+/);
+    const resources = launch(['start', 'resources'], {
+      PORT: String(resourcesPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+      SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+      SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
+    });
+    await resources.waitFor(/resources listening at \S+/);
     const gateway = launch(['start', 'gateway'], {
       PORT: String(gatewayPort),
       LOTABOTS_DATA_DIR: dataDir,
@@ -149,6 +158,7 @@ describe('the start command', () => {
       SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
       SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
       SUBGRAPH_HARDWARE_ATTESTATION_URL: `http://127.0.0.1:${attestationPort}/graphql`,
+      SUBGRAPH_RESOURCES_URL: `http://127.0.0.1:${resourcesPort}/graphql`,
     });
     await gateway.waitFor(/gateway listening at \S+/);
 
@@ -175,6 +185,9 @@ describe('the start command', () => {
     // The gateway reaches the gpu-agent process too: its fields answer (no nodes yet).
     const nodes = await graphql(url, '{ gpuNodes { id } }', {}, token);
     expect(nodes.data).toEqual({ gpuNodes: [] });
+    // And the resources process (no allocations yet).
+    const allocations = await graphql(url, '{ allocations { edges { node { id } } } }', {}, token);
+    expect(allocations.data).toEqual({ allocations: { edges: [] } });
     const ready = await fetch(`http://127.0.0.1:${gatewayPort}/readyz`);
     expect(ready.status).toBe(200);
     // Its published key set holds the attestation-result keys of the separate process too.

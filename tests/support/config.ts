@@ -29,6 +29,10 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     // Every suite's sign-ups and logins are anonymous operations from 127.0.0.1, which would
     // exhaust the per-IP rate limit; tests/gateway/rate-limit.test.ts sets its own small limits.
     RATE_LIMIT_ANONYMOUS: '1000000',
+    // Suites submit attestations in bursts from FREE organizations; the quota suites set their own.
+    QUOTA_TIER_LIMITS: JSON.stringify({
+      FREE: { CONCURRENT_ATTESTATIONS: 100_000, ATTESTATIONS_PER_DAY: 10_000_000 },
+    }),
     DATABASE_URL: process.env.DATABASE_URL,
     DATABASE_SCHEMA_PREFIX: `t${id}_`,
     REDIS_URL: process.env.REDIS_URL,

@@ -100,7 +100,10 @@ export class AttestationPipeline {
     },
   ) {}
 
+  /** Starts claiming jobs; after stop() it resumes (what a paused replica does on restart). */
   start(): void {
+    this.stopping = false;
+    this.abandoned = false;
     this.timer = setInterval(() => this.wake(), this.options.pollMs ?? 1_000);
     this.timer.unref();
     this.wake();

@@ -66,15 +66,43 @@ export async function submitAttestation(
   const policy = await choosePolicy(deps.prisma, principal.organizationId, input.policyId);
 
   const job = prepareEvidence(input, gpu);
-  const record = await storeSubmission(deps, {
-    organizationId: principal.organizationId,
-    gpuUuid: gpu.uuid,
-    submittedBy: submitter(principal),
-    trigger: 'request',
-    job: { ...job, policy },
-    bindNonce: job.nonce !== null && job.source === 'caller' ? job.nonce : (input.nonce ?? null),
-  });
+  const credential = authorization ?? '';
+  const holds = await reserveQuota(deps, credential);
+  let record: AttestationRecord;
+  try {
+    record = await storeSubmission(deps, {
+      organizationId: principal.organizationId,
+      gpuUuid: gpu.uuid,
+      submittedBy: submitter(principal),
+      trigger: 'request',
+      job: { ...job, policy },
+      bindNonce: job.nonce !== null && job.source === 'caller' ? job.nonce : (input.nonce ?? null),
+    });
+  } catch (error) {
+    await Promise.all(holds.map((hold) => deps.quotas.release(credential, hold)));
+    throw error;
+  }
+  // The concurrency hold stays until the resources subgraph hears this attestation finish.
+  await Promise.all(holds.map((hold) => deps.quotas.commit(credential, hold, record.id)));
   return record;
+}
+
+/**
+ * One more attestation today and one more running at once, or QUOTA_EXCEEDED. Claimed one after
+ * the other so a refused second claim gives the first back.
+ */
+async function reserveQuota(deps: HardwareAttestationDeps, credential: string) {
+  const daily = await deps.quotas.reserve(credential, { kind: 'ATTESTATIONS_PER_DAY', amount: 1 });
+  try {
+    const running = await deps.quotas.reserve(credential, {
+      kind: 'CONCURRENT_ATTESTATIONS',
+      amount: 1,
+    });
+    return [daily, running];
+  } catch (error) {
+    await deps.quotas.release(credential, daily);
+    throw error;
+  }
 }
 
 function prepareEvidence(

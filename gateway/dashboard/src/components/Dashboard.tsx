@@ -5,9 +5,10 @@ import {
   FleetDocument,
   FleetTelemetryDocument,
   RecentAttestationsDocument,
-  UsageProbeDocument,
+  QuotaDocument,
   type FeedItemFragment,
   type GpuLiveFragment,
+  type QuotaQuery,
 } from '../../../../generated/graphql/dashboard/operations.ts';
 import { ApiError, execute, onRateLimitSample, type RateLimitSample } from '../api/client.ts';
 import { LiveLink, type LinkState } from '../api/live.ts';
@@ -18,12 +19,15 @@ import { AttestationDetail } from './AttestationDetail.tsx';
 import { AttestationFeed } from './AttestationFeed.tsx';
 import { ConnectionStatus } from './ConnectionStatus.tsx';
 import { Fleet } from './Fleet.tsx';
+import { QuotaPanel } from './QuotaPanel.tsx';
 import { RateLimitChart } from './UsageChart.tsx';
 
 /** Rate-limit samples kept for the chart. */
 const SAMPLES = 60;
-/** How often the usage chart asks for a fresh reading when nothing else is being sent. */
-const USAGE_PROBE_MS = 15_000;
+/** How often quotas (and with them the rate-limit reading) are read when nothing else changes. */
+const QUOTA_POLL_MS = 15_000;
+
+type Limits = NonNullable<QuotaQuery['organization']>['quota']['limits'];
 
 function message(error: unknown): string {
   if (error instanceof ApiError && error.code === 'RATE_LIMITED' && error.retryAfterSeconds) {
@@ -37,6 +41,7 @@ export function Dashboard({ sessions, session }: { sessions: SessionManager; ses
   const [nodes, setNodes] = useState<FleetNode[] | null>(null);
   const [feed, setFeed] = useState<FeedItemFragment[] | null>(null);
   const [samples, setSamples] = useState<RateLimitSample[]>([]);
+  const [limits, setLimits] = useState<Limits | null>(null);
   const [link, setLink] = useState<LinkState>({
     phase: 'connecting',
     attempt: 0,
@@ -73,6 +78,23 @@ export function Dashboard({ sessions, session }: { sessions: SessionManager; ses
       .catch((e: unknown) => report(`Could not load attestations: ${message(e)}`));
   }, [token, report]);
 
+  const readQuota = useCallback(
+    () =>
+      void execute(QuotaDocument, {}, token())
+        .then(({ organization }) => setLimits(organization?.quota.limits ?? []))
+        .catch((e: unknown) => report(`Quotas: ${message(e)}`)),
+    [token, report],
+  );
+  // A finished attestation changes the quota standing: read it again, once per burst of events.
+  const quotaTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const quotaSoon = useCallback(() => {
+    if (quotaTimer.current) return;
+    quotaTimer.current = setTimeout(() => {
+      quotaTimer.current = null;
+      readQuota();
+    }, 500);
+  }, [readQuota]);
+
   useEffect(() => {
     const link = new LiveLink(token, setLink, load);
     linkRef.current = link;
@@ -86,8 +108,10 @@ export function Dashboard({ sessions, session }: { sessions: SessionManager; ses
     const stopFeed = link.subscribe(
       AttestationUpdatesDocument,
       {},
-      ({ hardwareAttestationUpdated }) =>
-        setFeed((list) => upsertAttestation(list ?? [], hardwareAttestationUpdated)),
+      ({ hardwareAttestationUpdated }) => {
+        setFeed((list) => upsertAttestation(list ?? [], hardwareAttestationUpdated));
+        quotaSoon();
+      },
       (problem) => report(`Attestation feed: ${problem}`),
     );
     return () => {
@@ -96,7 +120,7 @@ export function Dashboard({ sessions, session }: { sessions: SessionManager; ses
       link.dispose();
       linkRef.current = null;
     };
-  }, [token, load, report]);
+  }, [token, load, report, quotaSoon]);
 
   // A refreshed token goes to the open connection so its subscriptions outlive the old token.
   useEffect(() => {
@@ -107,19 +131,15 @@ export function Dashboard({ sessions, session }: { sessions: SessionManager; ses
     const stop = onRateLimitSample((sample) =>
       setSamples((list) => [...list, sample].slice(-SAMPLES)),
     );
-    const probe = () =>
-      void execute(UsageProbeDocument, {}, token()).catch((e: unknown) =>
-        report(`Usage: ${message(e)}`),
-      );
-    probe();
-    const timer = setInterval(probe, USAGE_PROBE_MS);
+    readQuota();
+    const timer = setInterval(readQuota, QUOTA_POLL_MS);
     const clock = setInterval(() => setNow(Date.now()), 1_000);
     return () => {
       stop();
       clearInterval(timer);
       clearInterval(clock);
     };
-  }, [token, report]);
+  }, [readQuota]);
 
   const attest = useCallback(
     (gpu: GpuLiveFragment) => {
@@ -183,6 +203,7 @@ export function Dashboard({ sessions, session }: { sessions: SessionManager; ses
         />
         <div class="side">
           <AttestationFeed items={feed} onOpen={open} />
+          <QuotaPanel limits={limits} />
           <RateLimitChart samples={samples} />
         </div>
       </main>

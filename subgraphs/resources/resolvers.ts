@@ -1,0 +1,96 @@
+import type { Principal } from '../../platform/auth/principal.ts';
+import { unauthenticated } from '../../platform/errors.ts';
+import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
+import { DateTimeScalar } from '../../platform/graphql/scalars.ts';
+import type { Resolvers } from '../../generated/graphql/resources/resolvers-types.ts';
+import type { ResourcesContext } from './context.ts';
+import { usageCsv } from './domain/usage.ts';
+
+/** Every read and write is scoped to the token's organization here, not only at the gateway. */
+function caller(context: ResourcesContext): Principal {
+  if (!context.principal) throw unauthenticated('Sign in to see resources');
+  return context.principal;
+}
+
+const maxPage = 100;
+const isUuid = (id: string) =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+
+export const resourcesResolvers: Resolvers = {
+  DateTime: DateTimeScalar,
+  Query: {
+    allocation: (_root, { id }, context) =>
+      isUuid(id)
+        ? context.deps.prisma.allocation.findFirst({
+            where: { id, organizationId: caller(context).organizationId },
+          })
+        : null,
+    allocations: async (_root, { first, after, state }, context) => {
+      const take = Math.min(Math.max(first ?? 20, 1), maxPage);
+      const cursor = decodeTimeCursor(after);
+      const rows = await context.deps.prisma.allocation.findMany({
+        where: {
+          organizationId: caller(context).organizationId,
+          ...(state ? { state } : {}),
+          ...(cursor
+            ? {
+                OR: [
+                  { createdAt: { lt: cursor.at } },
+                  { createdAt: cursor.at, id: { lt: cursor.id } },
+                ],
+              }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: take + 1,
+      });
+      const page = rows.slice(0, take);
+      const last = page.at(-1);
+      return {
+        edges: page.map((node) => ({ cursor: encodeTimeCursor(node.createdAt, node.id), node })),
+        pageInfo: {
+          hasNextPage: rows.length > take,
+          endCursor: last ? encodeTimeCursor(last.createdAt, last.id) : null,
+        },
+      };
+    },
+  },
+  Mutation: {
+    allocateGpu: (_root, { input }, context) =>
+      context.deps.allocations.allocate(caller(context), context.authorization ?? '', input),
+    releaseAllocation: (_root, { id }, context) =>
+      context.deps.allocations.release(caller(context), id),
+  },
+  Allocation: {
+    __resolveReference: (reference, context) =>
+      context.principal && reference.id && isUuid(reference.id)
+        ? context.deps.prisma.allocation.findFirst({
+            where: { id: reference.id, organizationId: context.principal.organizationId },
+          })
+        : null,
+    node: (allocation) => ({ id: allocation.nodeId }),
+    gpu: (allocation) => ({ uuid: allocation.gpuUuid }),
+  },
+  Organization: {
+    // Another organization's id resolves to nothing: quotas and usage are the caller's own.
+    __resolveReference: (reference, context) =>
+      context.principal && reference.id === context.principal.organizationId
+        ? { id: reference.id }
+        : null,
+    quota: async (organization, _args, context) => {
+      const principal = caller(context);
+      if (organization.id !== principal.organizationId) return { limits: [] };
+      return { limits: await context.deps.quotas.limits(principal.organizationId, principal.tier) };
+    },
+    usage: async (organization, { from, to, metric }, context) => {
+      const principal = caller(context);
+      if (organization.id !== principal.organizationId) return [];
+      return context.deps.usage.series(principal.organizationId, { from, to, metric });
+    },
+    usageCsv: async (organization, { from, to }, context) => {
+      const principal = caller(context);
+      if (organization.id !== principal.organizationId) return usageCsv([]);
+      return usageCsv(await context.deps.usage.series(principal.organizationId, { from, to }));
+    },
+  },
+};
