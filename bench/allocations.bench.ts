@@ -21,11 +21,8 @@ import { startNodeAgent, type NodeAgent } from '../gpu-agent/agent/node-agent.ts
 import { createSimulatedSource } from '../gpu-agent/simulator/index.ts';
 import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
-import {
-  fragmentation,
-  modelForProductName,
-  type GpuCapacity,
-} from '../subgraphs/resources/domain/placement.ts';
+import { fleetQuery, toCapacity, type FleetAnswer } from '../subgraphs/resources/domain/fleet.ts';
+import { fragmentation } from '../subgraphs/resources/domain/placement.ts';
 import { percentile, signUpForBench, startSupergraphProcess } from './support.ts';
 
 const args = Object.fromEntries(
@@ -164,34 +161,12 @@ async function main(): Promise<void> {
     );
 
     // Read every active allocation back and lay it on the fleet: overlaps are double bookings.
-    const fleet = await must<{
-      gpuNodes: {
-        id: string;
-        hostname: string;
-        online: boolean;
-        gpus: { uuid: string; index: number; name: string; migMode: { current: boolean } }[];
-      }[];
-    }>(
-      gatewayUrl,
-      token,
-      '{ gpuNodes { id hostname online gpus { uuid index name migMode { current } } } }',
+    const capacity = new Map(
+      toCapacity(await must<FleetAnswer>(gatewayUrl, token, fleetQuery)).map((gpu) => [
+        gpu.gpuUuid,
+        gpu,
+      ]),
     );
-    const capacity = new Map<string, GpuCapacity>();
-    for (const node of fleet.gpuNodes) {
-      for (const gpu of node.gpus) {
-        capacity.set(gpu.uuid, {
-          nodeId: node.id,
-          hostname: node.hostname,
-          gpuUuid: gpu.uuid,
-          index: gpu.index,
-          model: modelForProductName(gpu.name),
-          online: node.online,
-          migEnabled: gpu.migMode.current,
-          instances: [],
-          booked: [],
-        });
-      }
-    }
     let after: string | null = null;
     let active = 0;
     let doubleBookings = 0;

@@ -5,7 +5,7 @@ import type { ReadinessCheck } from '../subgraph-server.ts';
 import { createPrismaClient, openDomainDatabase, type DomainDatabase } from './database.ts';
 import { applyPendingMigrations } from './migrate.ts';
 
-interface PrismaLike {
+export interface PrismaLike {
   $queryRawUnsafe(query: string): Promise<unknown>;
   $disconnect(): Promise<void>;
 }

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { gql } from 'graphql-tag';
-import { createIdentityClient } from '../../platform/auth/identity-client.ts';
-import { createDomainDatabase } from '../../platform/db/domain.ts';
+import { openDomainService } from '../../platform/domain-service.ts';
 import { sendJson, type Route } from '../../platform/http/server.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import { createQuotaClient } from '../../platform/quota/client.ts';
@@ -48,21 +47,10 @@ export async function startHardwareAttestation(
   listen: { host: string; port: number },
   peers: HardwareAttestationPeers,
 ): Promise<HardwareAttestationService> {
-  const { config } = runtime;
-  const logger = runtime.logger.child({ service: 'hardware-attestation' });
-  const database = await createDomainDatabase({
-    config,
-    domain: 'hardware-attestation',
-    logger,
-    PrismaClient,
-  });
-  const prisma = database.prisma;
-  const { verifyAccessToken, apiKeys } = createIdentityClient({
-    config,
-    identityUrl: peers.identityUrl,
-    events: runtime.events,
-    logger,
-  });
+  const { config, logger, database, prisma, verifyAccessToken, apiKeys } = await openDomainService(
+    runtime,
+    { domain: 'hardware-attestation', PrismaClient, identityUrl: peers.identityUrl },
+  );
   const resultKeys = createResultKeyRing(prisma, config, logger);
   const metrics = createMetrics('hardware_attestation');
   const outbox = new Outbox(prisma, runtime.events, logger);

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { gql } from 'graphql-tag';
-import { createIdentityClient } from '../../platform/auth/identity-client.ts';
-import { createDomainDatabase } from '../../platform/db/domain.ts';
+import { openDomainService } from '../../platform/domain-service.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import type { Runtime } from '../../platform/runtime.ts';
 import { startSubgraphServer, type RunningService } from '../../platform/subgraph-server.ts';
@@ -46,21 +45,10 @@ export async function startResources(
   listen: { host: string; port: number },
   peers: { identityUrl: string; gpuAgentUrl: string },
 ): Promise<ResourcesService> {
-  const { config } = runtime;
-  const logger = runtime.logger.child({ service: 'resources' });
-  const database = await createDomainDatabase({
-    config,
-    domain: 'resources',
-    logger,
-    PrismaClient,
-  });
-  const prisma = database.prisma;
-  const { verifyAccessToken, apiKeys } = createIdentityClient({
-    config,
-    identityUrl: peers.identityUrl,
-    events: runtime.events,
-    logger,
-  });
+  const { config, logger, database, prisma, verifyAccessToken, apiKeys } = await openDomainService(
+    runtime,
+    { domain: 'resources', PrismaClient, identityUrl: peers.identityUrl },
+  );
   const quotas = new QuotaService(prisma, config);
   const usage = new UsageMeter(prisma);
   const allocations = new AllocationService({

@@ -1,7 +1,8 @@
 import { queryPeer } from '../../../platform/graphql/peer-query.ts';
 import { modelForProductName, type GpuCapacity } from './placement.ts';
 
-const fleetQuery = /* GraphQL */ `
+/** The gpu-agent fields placement needs: nodes, GPUs, MIG mode and the live instance layout. */
+export const fleetQuery = /* GraphQL */ `
   query AllocationFleet {
     gpuNodes {
       id
@@ -25,7 +26,8 @@ const fleetQuery = /* GraphQL */ `
   }
 `;
 
-interface FleetAnswer {
+/** The gpu-agent's answer to `fleetQuery`. */
+export interface FleetAnswer {
   gpuNodes: {
     id: string;
     hostname: string;
@@ -79,7 +81,8 @@ export function gpuAgentFleet(gpuAgentUrl: string, maxAgeMs = 1_000): FleetSourc
   };
 }
 
-function toCapacity(answer: FleetAnswer): GpuCapacity[] {
+/** The answer as placement input, one entry per GPU, nothing booked yet. */
+export function toCapacity(answer: FleetAnswer): GpuCapacity[] {
   return answer.gpuNodes.flatMap((node) =>
     node.gpus.map((gpu) => ({
       nodeId: node.id,
