@@ -301,6 +301,16 @@ describe('rankPlacements', () => {
     expect(ranked).toHaveLength(3 + 7);
   });
 
+  it('prefers the board where the profile takes fewer slots (1g.10gb: 1 on H100, 2 on A100-40GB)', () => {
+    const fleet = [gpu('a', { model: 'A100-40GB' }), gpu('b')];
+    expect(choosePlacement(fleet, { profile: '1g.10gb' })).toMatchObject({
+      hostname: 'b',
+      size: 1,
+    });
+    const a100Only = [gpu('a', { model: 'A100-40GB' })];
+    expect(choosePlacement(a100Only, { profile: '1g.10gb' })).toMatchObject({ size: 2 });
+  });
+
   it('lists reuse before creation even on an emptier GPU', () => {
     const fleet = [
       gpu('a', { booked: [range(0, 6)] }),

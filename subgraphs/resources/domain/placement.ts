@@ -5,8 +5,10 @@
  *
  * Two allocations conflict exactly when their ranges overlap on that axis, so the whole problem is
  * one-dimensional bin packing per GPU. The ranking is best-fit: reuse idle instances (no
- * reconfiguration), fill the tightest GPU first and, on it, keep the largest block free, so that
- * big profiles (4g, 7g, whole GPUs) still find room later.
+ * reconfiguration), then the board where the profile takes the fewest slots (a profile name means
+ * different sizes on different boards: 1g.10gb is one slice of an H100 but two of an A100-40GB),
+ * then the tightest GPU and, on it, the placement that keeps the largest block free, so that big
+ * profiles (4g, 7g, whole GPUs) still find room later.
  */
 import {
   GPU_MODELS,
@@ -261,6 +263,7 @@ function gpuCandidates(gpu: GpuCapacity, request: PlacementRequest): Candidate[]
 function compareCandidates(a: Candidate, b: Candidate): number {
   return (
     Number(b.reuse) - Number(a.reuse) ||
+    a.choice.size - b.choice.size ||
     a.freeAfter - b.freeAfter ||
     b.largestBlockAfter - a.largestBlockAfter ||
     a.choice.hostname.localeCompare(b.choice.hostname) ||
