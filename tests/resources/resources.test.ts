@@ -261,14 +261,14 @@ describe('quotas', () => {
     const held = await quotaApi('/quota/reservations', {
       kind: 'CONCURRENT_ATTESTATIONS',
       amount: 5,
-      ttlSeconds: 2,
+      ttlSeconds: 5,
       idempotencyKey: 'crashing-consumer-1',
     });
     expect(held.status).toBe(201);
     const retry = await quotaApi('/quota/reservations', {
       kind: 'CONCURRENT_ATTESTATIONS',
       amount: 5,
-      ttlSeconds: 2,
+      ttlSeconds: 5,
       idempotencyKey: 'crashing-consumer-1',
     });
     expect(retry.body.id).toBe(held.body.id);
@@ -287,7 +287,7 @@ describe('quotas', () => {
     expect((await quota()).CONCURRENT_ATTESTATIONS).toMatchObject({ reserved: 5, remaining: 0 });
 
     // The consumer never commits. Past the TTL the units are free again without anyone releasing.
-    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    await new Promise((resolve) => setTimeout(resolve, 5_200));
     expect((await quota()).CONCURRENT_ATTESTATIONS).toMatchObject({ reserved: 0, remaining: 5 });
     const late = await quotaApi(`/quota/reservations/${held.body.id}/commit`, {});
     expect(late.status).toBe(409);
