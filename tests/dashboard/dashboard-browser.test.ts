@@ -17,6 +17,7 @@ import {
   type SignedUp,
   type TestSupergraph,
 } from '../support/supergraph.ts';
+import { waitUntil } from '../support/wait.ts';
 
 /**
  * The live dashboard in real headless Chromium against the whole supergraph: sign-in, the fleet
@@ -271,14 +272,6 @@ describe.skipIf(!executablePath)('live dashboard in headless Chromium', () => {
 
 interface AxeResult {
   violations: { id: string; help: string; impact: string | null; nodes: unknown[] }[];
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 async function waitForFinal(item: ReturnType<Page['locator']>): Promise<void> {

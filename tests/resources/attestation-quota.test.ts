@@ -9,6 +9,7 @@ import {
   type SignedUp,
   type TestSupergraph,
 } from '../support/supergraph.ts';
+import { waitUntil } from '../support/wait.ts';
 
 /**
  * Hardware attestation asks the resources subgraph before accepting a submission: one more today
@@ -104,11 +105,3 @@ describe('attestation quotas', () => {
     expect(usage.data?.organization.usage.map((p) => p.amount)).toEqual([3]);
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

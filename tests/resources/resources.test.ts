@@ -13,6 +13,7 @@ import {
   type SignedUp,
   type TestSupergraph,
 } from '../support/supergraph.ts';
+import { waitUntil } from '../support/wait.ts';
 
 /**
  * The resources subgraph through the gateway (allocations, quotas, usage) and its quota API as
@@ -373,8 +374,8 @@ describe('usage metering', () => {
       id: 'attestation-still-running',
       status: 'RUNNING',
     });
-    await waitFor(async () => (await usage('ATTESTATIONS')).usage.length > 0);
-    await waitFor(async () => (await usage('STORAGE_BYTE_HOURS')).usage.length > 0);
+    await waitUntil(async () => (await usage('ATTESTATIONS')).usage.length > 0);
+    await waitUntil(async () => (await usage('STORAGE_BYTE_HOURS')).usage.length > 0);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await usage('STORAGE_BYTE_HOURS')).usage.map((p) => p.amount)).toEqual([1234]);
     expect((await usage('ATTESTATIONS')).usage.map((p) => p.amount)).toEqual([1]);
@@ -384,8 +385,8 @@ describe('usage metering', () => {
     const allocation = await allocate({ profile: '1g.10gb', durationSeconds: 600 });
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await release(allocation.data!.allocateGpu.id);
-    await waitFor(async () => (await usage('GPU_ALLOCATION_HOURS')).usage.length > 0);
-    await waitFor(async () => (await usage('API_COST_UNITS')).usage.length > 0, 10_000);
+    await waitUntil(async () => (await usage('GPU_ALLOCATION_HOURS')).usage.length > 0);
+    await waitUntil(async () => (await usage('API_COST_UNITS')).usage.length > 0, 10_000);
     const { usage: hours, usageCsv } = await usage('GPU_ALLOCATION_HOURS');
     expect(hours[0]!.amount).toBeGreaterThan(0);
     expect(hours[0]!.amount).toBeLessThan(0.01);
@@ -406,11 +407,3 @@ describe('usage metering', () => {
     expect(errorCode(result)).toBe('BAD_USER_INPUT');
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
