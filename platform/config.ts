@@ -1,3 +1,4 @@
+import { reservableQuotaKinds } from './quota/kinds.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,22 +16,14 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.string().url();
 
-/** Quota kinds an organization's limits can be overridden for (API cost is the gateway's rate limit). */
-export const overridableQuotaKinds = [
-  'CONCURRENT_ATTESTATIONS',
-  'ATTESTATIONS_PER_DAY',
-  'MODEL_STORAGE_BYTES',
-  'GPU_ALLOCATION_HOURS',
-] as const;
-
 const quotaTierLimits = z.record(
   z.enum(['FREE', 'PRO', 'ENTERPRISE']),
-  z.record(z.enum(overridableQuotaKinds), z.number().nonnegative()),
+  z.record(z.enum(reservableQuotaKinds), z.number().nonnegative()),
 );
 
 const quotaOverrides = z.record(
   z.string().uuid('keys must be organization ids'),
-  z.record(z.enum(overridableQuotaKinds), z.number().nonnegative()),
+  z.record(z.enum(reservableQuotaKinds), z.number().nonnegative()),
 );
 
 function safeJson(raw: string): unknown {

@@ -1,6 +1,5 @@
 import { badInput } from '../errors.ts';
-
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../ids.ts';
 
 /**
  * Relay cursors for lists ordered by (time, id) descending: opaque to clients, stable under
@@ -17,7 +16,7 @@ export function decodeTimeCursor(
   if (!after) return null;
   const [at, id] = Buffer.from(after, 'base64url').toString('utf8').split('|');
   const date = new Date(at ?? '');
-  if (!id || !uuid.test(id) || Number.isNaN(date.getTime())) {
+  if (!id || !isUuid(id) || Number.isNaN(date.getTime())) {
     throw badInput('after is not a cursor this query returned', { field: 'after' });
   }
   return { at: date, id };

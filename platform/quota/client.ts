@@ -1,12 +1,6 @@
 import { DomainError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-
-/** Quota kinds the resources subgraph keeps reservations for. */
-export type QuotaKind =
-  | 'CONCURRENT_ATTESTATIONS'
-  | 'ATTESTATIONS_PER_DAY'
-  | 'MODEL_STORAGE_BYTES'
-  | 'GPU_ALLOCATION_HOURS';
+import type { ReservableQuotaKind as QuotaKind } from './kinds.ts';
 
 export interface QuotaClaim {
   kind: QuotaKind;

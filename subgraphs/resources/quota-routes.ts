@@ -12,10 +12,10 @@ import {
   type Route,
 } from '../../platform/http/server.ts';
 import type { QuotaReservation } from '../../generated/prisma/resources/client.ts';
-import { reservableKinds, type QuotaService, type ReservableKind } from './domain/quotas.ts';
+import { reservableKinds, type QuotaService } from './domain/quotas.ts';
 
 const reserveBody = z.object({
-  kind: z.enum(reservableKinds as [ReservableKind, ...ReservableKind[]]),
+  kind: z.enum(reservableKinds),
   amount: z.number().positive().finite(),
   ttlSeconds: z.number().int().min(1).max(86_400).nullish(),
   idempotencyKey: z.string().min(1).max(200).nullish(),

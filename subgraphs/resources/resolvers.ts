@@ -1,5 +1,6 @@
 import type { Principal } from '../../platform/auth/principal.ts';
 import { unauthenticated } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
 import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
 import { DateTimeScalar } from '../../platform/graphql/scalars.ts';
 import type { Resolvers } from '../../generated/graphql/resources/resolvers-types.ts';
@@ -13,8 +14,6 @@ function caller(context: ResourcesContext): Principal {
 }
 
 const maxPage = 100;
-const isUuid = (id: string) =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
 
 export const resourcesResolvers: Resolvers = {
   DateTime: DateTimeScalar,
@@ -77,20 +76,14 @@ export const resourcesResolvers: Resolvers = {
       context.principal && reference.id === context.principal.organizationId
         ? { id: reference.id }
         : null,
-    quota: async (organization, _args, context) => {
+    // Only the caller's own organization resolves (above), so its quotas and usage are the token's.
+    quota: async (_organization, _args, context) => {
       const principal = caller(context);
-      if (organization.id !== principal.organizationId) return { limits: [] };
       return { limits: await context.deps.quotas.limits(principal.organizationId, principal.tier) };
     },
-    usage: async (organization, { from, to, metric }, context) => {
-      const principal = caller(context);
-      if (organization.id !== principal.organizationId) return [];
-      return context.deps.usage.series(principal.organizationId, { from, to, metric });
-    },
-    usageCsv: async (organization, { from, to }, context) => {
-      const principal = caller(context);
-      if (organization.id !== principal.organizationId) return usageCsv([]);
-      return usageCsv(await context.deps.usage.series(principal.organizationId, { from, to }));
-    },
+    usage: (_organization, { from, to, metric }, context) =>
+      context.deps.usage.series(caller(context).organizationId, { from, to, metric }),
+    usageCsv: async (_organization, { from, to }, context) =>
+      usageCsv(await context.deps.usage.series(caller(context).organizationId, { from, to })),
   },
 };

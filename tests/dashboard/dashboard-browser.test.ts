@@ -158,7 +158,7 @@ describe.skipIf(!executablePath)('live dashboard in headless Chromium', () => {
   });
 
   it('shows attestations submitted from the page and from the API as their status changes', async () => {
-    const [migGpu, wholeGpu] = node.source.gpuUuids;
+    const migGpu = node.source.gpuUuids[0];
     await page.getByRole('button', { name: 'Attest dash-node-1 GPU 1' }).click();
     const fromPage = page.locator('li[data-attestation-id]').filter({ hasText: 'GPU 1' });
     await waitForFinal(fromPage.first());
@@ -179,7 +179,6 @@ describe.skipIf(!executablePath)('live dashboard in headless Chromium', () => {
     expect(
       await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument),
     ).toBe(true);
-    expect(wholeGpu).toBeDefined();
     await page.screenshot({ path: artifactPath('dashboard.png') });
   });
 

@@ -1,3 +1,7 @@
+import { isUuid } from '../../../platform/ids.ts';
+
+/** Re-exported for the resolvers and streams that check ids before querying. */
+export { isUuid };
 import {
   Prisma,
   type PrismaClient,
@@ -485,10 +489,4 @@ export class PolicyDeletedError extends Error {
     super(`appraisal policy ${policy} was deleted before the attestation was appraised`);
     this.name = 'PolicyDeletedError';
   }
-}
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Ids are UUID columns: anything else cannot exist, and PostgreSQL would reject it loudly. */
-export function isUuid(id: string): boolean {
-  return uuidPattern.test(id);
 }

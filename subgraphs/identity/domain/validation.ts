@@ -28,12 +28,7 @@ export function optionalName(raw: string | null | undefined, field: string): str
   return raw === null || raw === undefined || raw.trim() === '' ? null : cleanName(raw, field);
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** True for a syntactically valid UUID; ids that are not cannot exist, so callers answer NOT_FOUND. */
-export function isUuid(value: string): boolean {
-  return uuidPattern.test(value);
-}
+export { isUuid } from '../../../platform/ids.ts';
 
 /** A URL-friendly slug from an organization name. */
 export function slugify(name: string): string {

@@ -1,6 +1,7 @@
 import type { Principal } from '../../../platform/auth/principal.ts';
 import type { Config } from '../../../platform/config.ts';
 import { randomUUID } from 'node:crypto';
+import { isUuid } from '../../../platform/ids.ts';
 import { badInput, conflict, DomainError, notFound } from '../../../platform/errors.ts';
 import type { EventBus } from '../../../platform/events/index.ts';
 import { allocationChangedTopic } from '../../../platform/events/topics.ts';
@@ -259,7 +260,7 @@ export class AllocationService {
   /** Ends an allocation now; one that already ended is answered unchanged. */
   async release(principal: Principal, id: string): Promise<Allocation> {
     const organizationId = principal.organizationId;
-    const existing = /^[0-9a-f-]{36}$/i.test(id)
+    const existing = isUuid(id)
       ? await this.deps.prisma.allocation.findFirst({ where: { id, organizationId } })
       : null;
     if (!existing) throw notFound('Allocation');

@@ -1,5 +1,7 @@
 import type { Config } from '../../../platform/config.ts';
+import { reservableQuotaKinds, type ReservableQuotaKind } from '../../../platform/quota/kinds.ts';
 import type { Tier } from '../../../platform/auth/roles.ts';
+import { isUuid } from '../../../platform/ids.ts';
 import { badInput, conflict, DomainError, notFound } from '../../../platform/errors.ts';
 import type {
   Prisma,
@@ -7,22 +9,11 @@ import type {
   QuotaReservation,
 } from '../../../generated/prisma/resources/client.ts';
 
-export type QuotaKind =
-  | 'CONCURRENT_ATTESTATIONS'
-  | 'ATTESTATIONS_PER_DAY'
-  | 'MODEL_STORAGE_BYTES'
-  | 'GPU_ALLOCATION_HOURS'
-  | 'API_COST_UNITS_PER_MINUTE';
+export type QuotaKind = ReservableQuotaKind | 'API_COST_UNITS_PER_MINUTE';
 
 /** Kinds the resources subgraph keeps reservations for (API cost is the gateway's token bucket). */
-export type ReservableKind = Exclude<QuotaKind, 'API_COST_UNITS_PER_MINUTE'>;
-
-export const reservableKinds: readonly ReservableKind[] = [
-  'CONCURRENT_ATTESTATIONS',
-  'ATTESTATIONS_PER_DAY',
-  'MODEL_STORAGE_BYTES',
-  'GPU_ALLOCATION_HOURS',
-];
+export type ReservableKind = ReservableQuotaKind;
+export const reservableKinds = reservableQuotaKinds;
 
 /** How a kind counts: while held (gauges), or per UTC day or month. */
 type Window = 'concurrent' | 'total' | 'day' | 'month';
@@ -171,7 +162,6 @@ export class QuotaService {
     organizationId: string,
     tier: Tier,
     input: ReserveInput,
-    tx?: Tx,
   ): Promise<QuotaReservation> {
     validate(input);
     const run = async (client: Tx) => {
@@ -210,7 +200,7 @@ export class QuotaService {
         },
       });
     };
-    return tx ? run(tx) : this.prisma.$transaction(run, { maxWait: 30_000, timeout: 30_000 });
+    return this.prisma.$transaction(run, { maxWait: 30_000, timeout: 30_000 });
   }
 
   /**
@@ -221,9 +211,8 @@ export class QuotaService {
     organizationId: string,
     id: string,
     options: { amount?: number | null; subject?: string | null } = {},
-    tx?: Tx,
   ): Promise<QuotaReservation> {
-    const client = tx ?? this.prisma;
+    const client = this.prisma;
     const reservation = await this.find(client, organizationId, id);
     if (reservation.state === 'COMMITTED') return reservation;
     if (reservation.state !== 'RESERVED' || reservation.expiresAt <= new Date()) {
@@ -247,7 +236,7 @@ export class QuotaService {
         ...(options.subject ? { subject: options.subject } : {}),
       },
     });
-    if (updated.count === 0) return this.commit(organizationId, id, options, tx);
+    if (updated.count === 0) return this.commit(organizationId, id, options);
     return this.find(client, organizationId, id);
   }
 
@@ -328,7 +317,7 @@ export class QuotaService {
   }
 
   private async find(client: Tx | PrismaClient, organizationId: string, id: string) {
-    const reservation = /^[0-9a-f-]{36}$/i.test(id)
+    const reservation = isUuid(id)
       ? await client.quotaReservation.findFirst({ where: { id, organizationId } })
       : null;
     if (!reservation) throw notFound('Quota reservation');

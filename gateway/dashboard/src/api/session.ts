@@ -5,7 +5,7 @@ import {
   type SessionFragment,
 } from '../../../../generated/graphql/dashboard/operations.ts';
 import { ApiError, execute } from './client.ts';
-import { decodeJwt } from './jwt.ts';
+import { readJwt } from './jwt.ts';
 import { refreshDelayMs } from './timing.ts';
 
 /** A signed-in user's tokens and who they are. Kept in memory only: a reload signs out. */
@@ -90,7 +90,7 @@ export class SessionManager {
   }
 
   private apply(payload: SessionFragment): void {
-    const claims = decodeJwt(payload.accessToken)?.payload ?? {};
+    const claims = readJwt(payload.accessToken)?.payload ?? {};
     this.session = {
       accessToken: payload.accessToken,
       refreshToken: payload.refreshToken,

@@ -6,7 +6,7 @@ import {
   type VerifyAttestationResultQuery,
 } from '../../../../generated/graphql/dashboard/operations.ts';
 import { execute } from '../api/client.ts';
-import { decodeJwt } from '../api/jwt.ts';
+import { readJwt } from '../api/jwt.ts';
 import { formatTime } from '../format.ts';
 import { VerdictChip } from './Verdict.tsx';
 
@@ -58,7 +58,7 @@ export function AttestationDetail({ id, status, accessToken, onClose }: DetailPr
       .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
   };
 
-  const decoded = detail?.token ? decodeJwt(detail.token) : null;
+  const decoded = detail?.token ? readJwt(detail.token) : null;
   return (
     <dialog ref={dialog} class="detail" aria-labelledby="detail-heading" onClose={onClose}>
       <header class="detail-header">

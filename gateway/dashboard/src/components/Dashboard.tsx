@@ -20,7 +20,7 @@ import { AttestationFeed } from './AttestationFeed.tsx';
 import { ConnectionStatus } from './ConnectionStatus.tsx';
 import { Fleet } from './Fleet.tsx';
 import { QuotaPanel } from './QuotaPanel.tsx';
-import { RateLimitChart } from './UsageChart.tsx';
+import { RateLimitChart } from './RateLimitChart.tsx';
 
 /** Rate-limit samples kept for the chart. */
 const SAMPLES = 60;
