@@ -12,6 +12,8 @@ import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../suppor
 import { createFakeNras, type FakeNras } from '../support/nras.ts';
 import { collect, subscriptionClient } from '../support/subscriptions.ts';
 import { backends } from '../support/config.ts';
+import type { HardwareAttestationService } from '../../subgraphs/hardware-attestation/index.ts';
+import { withOutboxSequence } from '../../subgraphs/hardware-attestation/domain/outbox.ts';
 import {
   signUp,
   startTestSupergraph,
@@ -178,6 +180,44 @@ describe(`hardware attestation end to end (${backends.database}, ${backends.even
     expect(await readAttestation(supergraph, tenantB.accessToken, submitted.id)).toBeNull();
     mine.stop();
     theirs.stop();
+  });
+
+  it('a batch the outbox publishes again (database lost before marking it) reaches a subscriber once', async () => {
+    const gpuUuid = oldDriverNode.source.gpuUuids[0] ?? '';
+    const mine = collect<Updated>(client(tenantA.accessToken), updatedSubscription);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const first = await submitAttestation(supergraph, operatorKey, { gpuUuid });
+    await mine.waitFor(3, 20_000);
+    // Exactly what the outbox sends when it re-publishes: the same rows, the same sequences.
+    const attestation = supergraph.subgraphs.find((s) => s.name === 'hardware-attestation') as
+      HardwareAttestationService | undefined;
+    const rows = await attestation!.deps.prisma.outboxEvent.findMany({
+      where: { payload: { path: ['id'], equals: first.id } },
+      orderBy: { id: 'asc' },
+    });
+    expect(rows).toHaveLength(3);
+    for (const row of rows) {
+      await supergraph.runtime.events.publish(row.topic, withOutboxSequence(row.payload, row.id));
+    }
+    // The bus keeps order, so once the next attestation's changes arrive the replay has too.
+    const second = await submitAttestation(supergraph, operatorKey, { gpuUuid });
+    const events = await mine.waitFor(6, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(
+      mine.results.map((e) => [
+        e.data?.hardwareAttestationUpdated.id,
+        e.data?.hardwareAttestationUpdated.status,
+      ]),
+    ).toEqual([
+      [first.id, 'PENDING'],
+      [first.id, 'RUNNING'],
+      [first.id, 'FAILED'],
+      [second.id, 'PENDING'],
+      [second.id, 'RUNNING'],
+      [second.id, 'FAILED'],
+    ]);
+    expect(events).toHaveLength(6);
+    mine.stop();
   });
 
   it('a disallowed driver → FAILED, contraindicated, and the claim names the driver', async () => {

@@ -38,7 +38,7 @@ let operatorKey: string;
 let node: SimulatedNode;
 let gpus: string[];
 /** Every status event on the bus, as published (the bus outlives the subgraph restarts). */
-const busEvents: { id: string; status: string }[] = [];
+const busEvents: { id: string; status: string; sequence: string }[] = [];
 
 function service(): HardwareAttestationService {
   const found = supergraph.subgraphs.find((s) => s.name === 'hardware-attestation');
@@ -89,15 +89,21 @@ async function expectExactlyOnce(ids: string[], objects: ObjectStore): Promise<v
   }
   // Events on the bus: every status change, in order. The outbox publishes at least once: a
   // connection dropped between publishing a batch and marking it published sends that batch again,
-  // so a change may repeat right after itself, never go missing or out of order.
+  // with the same outbox sequences, so with replays set aside (as the status stream does) nothing
+  // is missing or out of order.
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const seen = ids.map((id) =>
-      busEvents
-        .filter((e) => e.id === id)
-        .map((e) => e.status)
-        .filter((status, i, all) => i === 0 || all[i - 1] !== status),
-    );
+    const seen = ids.map((id) => {
+      let last = -1n;
+      const statuses: string[] = [];
+      for (const event of busEvents.filter((e) => e.id === id)) {
+        const sequence = BigInt(event.sequence);
+        if (sequence <= last) continue;
+        last = sequence;
+        statuses.push(event.status);
+      }
+      return statuses;
+    });
     const complete = seen.every((statuses) => statuses.length >= 3);
     if (complete || Date.now() > deadline) {
       for (const [index, id] of ids.entries()) {
@@ -139,8 +145,12 @@ beforeAll(async () => {
     ATTESTATION_WORKERS: '2',
   });
   await supergraph.runtime.events.subscribe(hardwareAttestationStatusTopic, (payload) => {
-    const { id, status } = payload as { id: string; status: string };
-    busEvents.push({ id, status });
+    const { id, status, outboxSequence } = payload as {
+      id: string;
+      status: string;
+      outboxSequence: string;
+    };
+    busEvents.push({ id, status, sequence: outboxSequence });
   });
   tenant = await signUp(supergraph, 'faults');
   operatorKey = await createApiKey(supergraph, tenant.accessToken, 'OPERATOR');

@@ -98,7 +98,10 @@ export class Outbox {
         const rows = await tx.$queryRaw<{ id: bigint; topic: string; payload: unknown }[]>`
           SELECT id, topic, payload FROM "OutboxEvent"
           WHERE "publishedAt" IS NULL ORDER BY id LIMIT ${batchSize}::int`;
-        for (const row of rows) await this.events.publish(row.topic, row.payload);
+        // The row id travels with the event so a consumer can recognise a re-published batch.
+        for (const row of rows) {
+          await this.events.publish(row.topic, withOutboxSequence(row.payload, row.id));
+        }
         if (rows.length > 0) {
           await tx.$executeRaw`
             UPDATE "OutboxEvent" SET "publishedAt" = (now() AT TIME ZONE 'UTC')
@@ -109,4 +112,21 @@ export class Outbox {
       { timeout: 30_000 },
     );
   }
+}
+
+/**
+ * The event as published: its payload plus `outboxSequence`, the outbox row id as a decimal
+ * string. Within one attestation the sequence only grows, so a consumer that sees a sequence it
+ * has already passed is looking at a re-published batch.
+ */
+export function withOutboxSequence(payload: unknown, id: bigint): unknown {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return payload;
+  return { ...payload, outboxSequence: id.toString() };
+}
+
+/** The outbox sequence of a published event, or null when it carries none. */
+export function outboxSequenceOf(payload: unknown): bigint | null {
+  if (typeof payload !== 'object' || payload === null) return null;
+  const value = (payload as { outboxSequence?: unknown }).outboxSequence;
+  return typeof value === 'string' && /^\d{1,19}$/.test(value) ? BigInt(value) : null;
 }
