@@ -8,6 +8,7 @@ import { verifyNrasResult, type NrasVerification } from './nras.ts';
 import type { Appraisal, EarStatus } from './policy.ts';
 import type { AttestationRecord } from './records.ts';
 import { claimJobs, finishJob } from './statements.ts';
+import { JobLoop } from '../../../platform/jobs/job-loop.ts';
 import type { JobInput } from './submit.ts';
 
 /** A job as a worker holds it. */
@@ -80,14 +81,7 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
  */
 export class AttestationPipeline {
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private running = 0;
-  private stopping = false;
-  /** Set when stop() gave up waiting: late finishes must not write anything. */
-  private abandoned = false;
-  private timer: NodeJS.Timeout | null = null;
-  private pumping: Promise<void> | null = null;
-  private pumpAgain = false;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly loop: JobLoop<ClaimedJob>;
 
   constructor(
     private readonly deps: HardwareAttestationDeps,
@@ -98,69 +92,39 @@ export class AttestationPipeline {
       maxAttempts: number;
       pollMs?: number;
     },
-  ) {}
+  ) {
+    this.loop = new JobLoop(
+      { claim: (limit) => this.claim(limit), run: (job) => this.run(job) },
+      {
+        name: 'attestation',
+        concurrency: options.concurrency,
+        pollMs: options.pollMs ?? 1_000,
+        logger: deps.logger,
+      },
+    );
+  }
 
   /** Starts claiming jobs; after stop() it resumes (what a paused replica does on restart). */
   start(): void {
-    this.stopping = false;
-    this.abandoned = false;
-    this.timer = setInterval(() => this.wake(), this.options.pollMs ?? 1_000);
-    this.timer.unref();
-    this.wake();
+    this.loop.start();
   }
 
   /** Looks for work now (coalesced with a look already under way). */
   wake(): void {
-    if (this.stopping) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = this.pump()
-      .catch((error: unknown) =>
-        this.deps.logger.warn({ err: error }, 'claiming attestation jobs failed; will retry'),
-      )
-      .finally(() => {
-        this.pumping = null;
-        if (this.pumpAgain) {
-          this.pumpAgain = false;
-          this.wake();
-        }
-      });
+    this.loop.wake();
   }
 
   /**
    * Stops claiming, waits up to `graceMs` for jobs in progress, then abandons the rest: their
    * leases run out and another worker (or this one after a restart) claims them again.
    */
-  async stop(graceMs = 5_000): Promise<void> {
-    this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight, this.pumping]),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    this.abandoned = true;
+  stop(graceMs = 5_000): Promise<void> {
+    return this.loop.stop(graceMs);
   }
 
-  private async pump(): Promise<void> {
-    while (!this.stopping && this.running < this.options.concurrency) {
-      const jobs = await this.claim(this.options.concurrency - this.running);
-      if (jobs.length === 0) return;
-      for (const job of jobs) {
-        this.running += 1;
-        const run = this.run(job).finally(() => {
-          this.running -= 1;
-          this.inFlight.delete(run);
-          this.wake();
-        });
-        this.inFlight.add(run);
-      }
-    }
+  /** Set when stop() gave up waiting: late finishes must not write anything. */
+  private get abandoned(): boolean {
+    return this.loop.abandoned;
   }
 
   /** Claims up to `limit` due jobs and moves their attestations from PENDING to RUNNING. */
