@@ -96,6 +96,18 @@ const config: CodegenConfig = {
         UsagePoint: '../../../subgraphs/resources/domain/usage.ts#UsagePoint as UsagePointModel',
       },
     }),
+    ...subgraph('documents', {
+      context: '../../../subgraphs/documents/context.ts#DocumentsContext',
+      mappers: {
+        Document: '../../../subgraphs/documents/domain/documents.ts#DocumentView',
+        DocumentVersion:
+          '../../../subgraphs/documents/domain/documents.ts#DocumentVersionWithFiles',
+        DocumentFile: '../../prisma/documents/client.ts#DocumentFile as DocumentFileModel',
+        DocumentGrant: '../../prisma/documents/client.ts#DocumentGrant as DocumentGrantModel',
+        ReportJob: '../../prisma/documents/client.ts#ReportJob as ReportJobModel',
+        HardwareAttestation: '../../../subgraphs/documents/domain/deps.ts#HardwareAttestationRef',
+      },
+    }),
   },
 };
 

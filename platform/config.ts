@@ -99,6 +99,7 @@ const envSchema = z.object({
   SUBGRAPH_GPU_AGENT_URL: url.optional(),
   SUBGRAPH_HARDWARE_ATTESTATION_URL: url.optional(),
   SUBGRAPH_RESOURCES_URL: url.optional(),
+  SUBGRAPH_DOCUMENTS_URL: url.optional(),
 
   RATE_LIMIT_ENABLED: bool.default('true'),
   RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
@@ -194,6 +195,10 @@ const envSchema = z.object({
     }),
   QUOTA_RESERVATION_TTL_SECONDS: positiveInt.max(24 * 3600).default(300),
   ALLOCATION_MAX_SECONDS: positiveInt.default(7 * 24 * 3600),
+  DOCUMENT_MAX_BYTES: positiveInt.default(100 * 1024 * 1024),
+  DOCUMENT_RESTORE_DAYS: positiveInt.max(3650).default(30),
+  REPORT_WORKERS: positiveInt.max(32).default(2),
+  REPORT_MAX_ATTEMPTS: positiveInt.max(20).default(5),
   LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),
   LOTABOTS_DEMO_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
 });

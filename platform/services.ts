@@ -8,6 +8,8 @@ import { startHardwareAttestation } from '../subgraphs/hardware-attestation/inde
 import { hardwareAttestationPublicRootFields } from '../subgraphs/hardware-attestation/permissions.ts';
 import { startResources } from '../subgraphs/resources/index.ts';
 import { resourcesPublicRootFields } from '../subgraphs/resources/permissions.ts';
+import { startDocuments } from '../subgraphs/documents/index.ts';
+import { documentsPublicRootFields } from '../subgraphs/documents/permissions.ts';
 
 /** What a subgraph needs to know of the others when it starts. */
 export interface Peers {
@@ -17,6 +19,8 @@ export interface Peers {
   gpuAgentUrl: string;
   /** resources' /graphql URL: consumers reserve quota from the same origin (`/quota/…`). */
   resourcesUrl: string;
+  /** hardware-attestation's /graphql URL: documents reads an attestation to regenerate its report. */
+  hardwareAttestationUrl: string;
 }
 
 /** A subgraph this build can run, with the port it takes when run alone. */
@@ -61,6 +65,12 @@ export const subgraphModules: SubgraphModule[] = [
     publicRootFields: hardwareAttestationPublicRootFields,
     start: startHardwareAttestation,
   },
+  {
+    name: 'documents',
+    defaultPort: 4004,
+    publicRootFields: documentsPublicRootFields,
+    start: startDocuments,
+  },
 ];
 
 export const gatewayDefaultPort = 4000;
@@ -75,10 +85,13 @@ export function standalonePeers(config: {
   SUBGRAPH_IDENTITY_URL?: string;
   SUBGRAPH_GPU_AGENT_URL?: string;
   SUBGRAPH_RESOURCES_URL?: string;
+  SUBGRAPH_HARDWARE_ATTESTATION_URL?: string;
 }): Peers {
   return {
     identityUrl: standaloneIdentityUrl(config.SUBGRAPH_IDENTITY_URL),
     gpuAgentUrl: config.SUBGRAPH_GPU_AGENT_URL ?? 'http://localhost:4006/graphql',
     resourcesUrl: config.SUBGRAPH_RESOURCES_URL ?? 'http://localhost:4005/graphql',
+    hardwareAttestationUrl:
+      config.SUBGRAPH_HARDWARE_ATTESTATION_URL ?? 'http://localhost:4002/graphql',
   };
 }

@@ -37,12 +37,18 @@ export async function startSupergraph(
   try {
     await runtime.objects.ensureBucket();
     // Each subgraph starts after the ones it calls (services.ts lists them in that order).
-    const peers = { identityUrl: '', gpuAgentUrl: '', resourcesUrl: '' };
+    const peers = {
+      identityUrl: '',
+      gpuAgentUrl: '',
+      resourcesUrl: '',
+      hardwareAttestationUrl: '',
+    };
     for (const module of subgraphModules) {
       const service = await module.start(runtime, { host: '127.0.0.1', port: 0 }, { ...peers });
       if (module.name === 'identity') peers.identityUrl = service.url;
       if (module.name === 'gpu-agent') peers.gpuAgentUrl = service.url;
       if (module.name === 'resources') peers.resourcesUrl = service.url;
+      if (module.name === 'hardware-attestation') peers.hardwareAttestationUrl = service.url;
       subgraphs.push(service);
     }
     const identity = subgraphs.find((s) => s.name === 'identity') as IdentityService;

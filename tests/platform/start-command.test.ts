@@ -114,13 +114,15 @@ describe('the start command', () => {
   }, 90_000);
 
   it('runs each subgraph and the gateway as separate processes', async () => {
-    const [identityPort, gpuAgentPort, attestationPort, resourcesPort, gatewayPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
+    const [identityPort, gpuAgentPort, attestationPort, resourcesPort, documentsPort, gatewayPort] =
+      [
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+      ];
     const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-split-'));
     const identity = launch(['start', 'identity'], {
       PORT: String(identityPort),
@@ -151,6 +153,14 @@ describe('the start command', () => {
       SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
     });
     await resources.waitFor(/resources listening at \S+/);
+    const documents = launch(['start', 'documents'], {
+      PORT: String(documentsPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+      SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+      SUBGRAPH_HARDWARE_ATTESTATION_URL: `http://127.0.0.1:${attestationPort}/graphql`,
+    });
+    await documents.waitFor(/documents listening at \S+/);
     const gateway = launch(['start', 'gateway'], {
       PORT: String(gatewayPort),
       LOTABOTS_DATA_DIR: dataDir,
@@ -159,6 +169,7 @@ describe('the start command', () => {
       SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
       SUBGRAPH_HARDWARE_ATTESTATION_URL: `http://127.0.0.1:${attestationPort}/graphql`,
       SUBGRAPH_RESOURCES_URL: `http://127.0.0.1:${resourcesPort}/graphql`,
+      SUBGRAPH_DOCUMENTS_URL: `http://127.0.0.1:${documentsPort}/graphql`,
     });
     await gateway.waitFor(/gateway listening at \S+/);
 
@@ -188,6 +199,25 @@ describe('the start command', () => {
     // And the resources process (no allocations yet).
     const allocations = await graphql(url, '{ allocations { edges { node { id } } } }', {}, token);
     expect(allocations.data).toEqual({ allocations: { edges: [] } });
+    // And the documents process: none yet, then one created at version 1.
+    const noDocuments = await graphql(
+      url,
+      '{ documents(first: 1) { edges { node { id } } } }',
+      {},
+      token,
+    );
+    expect(noDocuments.errors).toBeUndefined();
+    expect(noDocuments.data).toEqual({ documents: { edges: [] } });
+    const created = await graphql(
+      url,
+      'mutation { createDocument(input: { kind: CUSTOM, title: "x" }) { id version } }',
+      {},
+      token,
+    );
+    expect(created.errors).toBeUndefined();
+    const document = created.data?.createDocument as { id: string; version: number } | undefined;
+    expect(document?.id).toBeTruthy();
+    expect(document?.version).toBe(1);
     const ready = await fetch(`http://127.0.0.1:${gatewayPort}/readyz`);
     expect(ready.status).toBe(200);
     // Its published key set holds the attestation-result keys of the separate process too.
@@ -199,5 +229,5 @@ describe('the start command', () => {
     ).json()) as { keys: { kid: string }[] };
     expect(own.keys).toHaveLength(1);
     expect(jwks.keys.map((k) => k.kid)).toContain(own.keys[0]?.kid);
-  }, 90_000);
+  }, 120_000);
 });
