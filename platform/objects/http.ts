@@ -3,10 +3,13 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { attachmentDisposition, validateObjectKey } from './keys.ts';
+import { FilesystemObjectStore } from './filesystem.ts';
+import { attachmentDisposition, MAX_PARTS, validateObjectKey } from './keys.ts';
 import { OBJECTS_PATH, verifyGrant, type ObjectUrlGrant } from './signing.ts';
 import {
   InvalidObjectKeyError,
+  MultipartUploadError,
+  MultipartUploadNotFoundError,
   ObjectNotFoundError,
   ObjectTooLargeError,
   type ObjectStore,
@@ -20,7 +23,9 @@ const DRAIN_GRACE_MS = 5_000;
 
 /**
  * Serves the filesystem store's signed URLs (`<publicUrl>/objects/<key>?op=…&exp=…&sig=…`):
- * GET/HEAD stream the object, PUT streams the body into the store within the signed limits.
+ * GET/HEAD stream the object, PUT streams the body into the store within the signed limits, and
+ * PUT on a `put-part` URL (`&upload=…&part=…`) stores one part of a multipart upload, which must be
+ * exactly the signed size, and answers with its `ETag`.
  * Errors are JSON `{ error: { code, message } }`. Requests outside `/objects/` resolve false so
  * the gateway can route them elsewhere.
  */
@@ -74,7 +79,9 @@ async function serve(
 
   const q = url.searchParams;
   const op = q.get('op');
-  if (op !== 'get' && op !== 'put') return forbidden(res, 'signed URL signature invalid');
+  if (op !== 'get' && op !== 'put' && op !== 'put-part') {
+    return forbidden(res, 'signed URL signature invalid');
+  }
   const allowed = op === 'get' ? ['GET', 'HEAD'] : ['PUT'];
   if (!allowed.includes(method)) {
     return sendError(res, 405, 'METHOD_NOT_ALLOWED', `this URL accepts ${allowed.join(', ')}`, {
@@ -97,6 +104,7 @@ async function serve(
   }
 
   if (op === 'get') return download(store, req, res, grant);
+  if (op === 'put-part') return uploadPart(store, log, req, res, grant);
   return upload(store, log, req, res, grant);
 }
 
@@ -156,14 +164,7 @@ async function upload(
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > maxBytes) return tooLarge(req, res, maxBytes);
 
-  // The store destroys its source on failure; a PassThrough in between keeps the request (and
-  // its socket) alive long enough to answer 413.
-  const body = new PassThrough();
-  req.on('error', (err) => body.destroy(err));
-  req.on('close', () => {
-    if (!req.complete) body.destroy(new Error('upload aborted by client'));
-  });
-  req.pipe(body);
+  const body = requestBody(req);
   try {
     const result = await store.put(grant.key, body, {
       contentType: grant.contentType ?? declared ?? undefined,
@@ -184,7 +185,72 @@ async function upload(
   }
 }
 
-function parseGrant(op: 'get' | 'put', rawKey: string, q: URLSearchParams): ObjectUrlGrant | null {
+async function uploadPart(
+  store: ObjectStore,
+  log: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+  grant: ObjectUrlGrant,
+): Promise<void> {
+  // Only the filesystem store signs part URLs for this handler; S3's go to S3.
+  if (!(store instanceof FilesystemObjectStore)) {
+    return sendError(res, 404, 'NOT_FOUND', 'multipart uploads are not served here');
+  }
+  const maxBytes = grant.maxBytes ?? 0;
+  const length = req.headers['content-length'];
+  if (length !== undefined && Number(length) > maxBytes) return tooLarge(req, res, maxBytes);
+
+  const body = requestBody(req);
+  try {
+    const part = await store.putPart(grant.key, grant.uploadId ?? '', grant.partNumber ?? 0, body);
+    log.debug({ key: grant.key, uploadId: grant.uploadId, part: part.partNumber }, 'part uploaded');
+    res.writeHead(200, { 'content-type': 'application/json', etag: `"${part.etag}"` });
+    res.end(JSON.stringify(part));
+  } catch (err) {
+    req.unpipe(body);
+    if (err instanceof ObjectTooLargeError) return tooLarge(req, res, maxBytes);
+    // Both may come before the body was read (the upload is gone, the part number is past its
+    // end): answer, then drain what the client is still sending.
+    if (err instanceof MultipartUploadNotFoundError) {
+      return refuseUpload(
+        req,
+        res,
+        404,
+        'NOT_FOUND',
+        'multipart upload not found (completed or aborted)',
+      );
+    }
+    if (err instanceof MultipartUploadError) {
+      return refuseUpload(req, res, 400, 'BAD_REQUEST', err.message);
+    }
+    if (!req.complete) {
+      // The client went away; there is nobody to answer.
+      res.destroy();
+      return;
+    }
+    throw err;
+  }
+}
+
+/**
+ * The request body as a stream the store may consume. The store destroys its source on failure; a
+ * PassThrough in between keeps the request (and its socket) alive long enough to answer 413.
+ */
+function requestBody(req: IncomingMessage): PassThrough {
+  const body = new PassThrough();
+  req.on('error', (err) => body.destroy(err));
+  req.on('close', () => {
+    if (!req.complete) body.destroy(new Error('upload aborted by client'));
+  });
+  req.pipe(body);
+  return body;
+}
+
+function parseGrant(
+  op: ObjectUrlGrant['op'],
+  rawKey: string,
+  q: URLSearchParams,
+): ObjectUrlGrant | null {
   let key: string;
   try {
     key = rawKey.split('/').map(decodeURIComponent).join('/');
@@ -194,12 +260,20 @@ function parseGrant(op: 'get' | 'put', rawKey: string, q: URLSearchParams): Obje
   const exp = parseUint(q.get('exp'));
   if (exp === undefined) return null;
   const grant: ObjectUrlGrant = { op, key, exp };
-  if (op === 'put') {
+  if (op === 'put' || op === 'put-part') {
     const max = parseUint(q.get('max'));
     if (max === undefined) return null;
     grant.maxBytes = max;
+  }
+  if (op === 'put') {
     const ct = q.get('ct');
     if (ct !== null) grant.contentType = ct;
+  } else if (op === 'put-part') {
+    const uploadId = q.get('upload');
+    const part = parseUint(q.get('part'));
+    if (uploadId === null || part === undefined || part < 1 || part > MAX_PARTS) return null;
+    grant.uploadId = uploadId;
+    grant.partNumber = part;
   } else {
     const fn = q.get('fn');
     if (fn !== null) grant.filename = fn;
@@ -217,10 +291,19 @@ function sameContentType(declared: string | undefined, signed: string): boolean 
 }
 
 function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number): void {
-  sendError(res, 413, 'PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`, {
-    connection: 'close',
-  });
-  // Read and discard what the client is still sending so it gets to see the 413, but not forever.
+  refuseUpload(req, res, 413, 'PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${maxBytes} bytes`);
+}
+
+/** Answers an upload with an error before or while its body arrives. */
+function refuseUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  sendError(res, status, code, message, { connection: 'close' });
+  // Read and discard what the client is still sending so it gets to see the answer, not forever.
   if (!req.complete) {
     req.resume();
     const timer = setTimeout(() => req.socket.destroy(), DRAIN_GRACE_MS);
