@@ -1,11 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../platform/logger.ts';
 import { hardwareAttestationStatusTopic } from '../../platform/events/topics.ts';
-import { createObjectStore } from '../../platform/objects/index.ts';
 import type { ObjectStore } from '../../platform/objects/index.ts';
 import {
   startHardwareAttestation,
@@ -13,7 +8,8 @@ import {
 } from '../../subgraphs/hardware-attestation/index.ts';
 import { reportKey } from '../../subgraphs/hardware-attestation/domain/pipeline.ts';
 import { submitAttestation, waitForFinal, pollingRateLimit } from '../support/attestation.ts';
-import { backends, testConfig } from '../support/config.ts';
+import { backends } from '../support/config.ts';
+import { brokenObjectStore } from '../support/broken-objects.ts';
 import {
   createApiKey,
   enrollSimulatedNode,
@@ -217,15 +213,7 @@ describe(`attestation pipeline faults (${backends.database}, ${backends.events},
 
     beforeAll(() => {
       healthy = service().deps.objects;
-      // A real store that cannot write: a bucket that does not exist on the S3 server, or a data
-      // dir whose objects folder is a plain file.
-      const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-broken-objects-'));
-      writeFileSync(join(dataDir, 'objects'), 'not a directory');
-      const config = testConfig({
-        LOTABOTS_DATA_DIR: dataDir,
-        ...(backends.objects === 's3' ? { S3_BUCKET: `missing-${Date.now().toString(36)}` } : {}),
-      });
-      broken = createObjectStore(config, createLogger(config));
+      broken = brokenObjectStore();
     });
 
     afterAll(async () => {

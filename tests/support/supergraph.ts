@@ -22,16 +22,24 @@ export interface TestSupergraph extends RunningSupergraph {
   ): Promise<GraphQLResponse<T>>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePromise(port));
-    });
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePromise(true)));
   });
+}
+
+/**
+ * A port for the gateway, known before it starts (PUBLIC_URL names it). It comes from below the
+ * kernel's ephemeral range (32768–60999 on Linux): the subgraphs, which listen on port 0 while the
+ * gateway waits for them, are given ephemeral ports and so can never take it first.
+ */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await portIsFree(port)) return port;
+  }
 }
 
 /**
