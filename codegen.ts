@@ -96,6 +96,22 @@ const config: CodegenConfig = {
         UsagePoint: '../../../subgraphs/resources/domain/usage.ts#UsagePoint as UsagePointModel',
       },
     }),
+    ...subgraph('model-attestation', {
+      context: '../../../subgraphs/model-attestation/context.ts#ModelAttestationContext',
+      mappers: {
+        Model: '../../prisma/model-attestation/client.ts#Model as ModelModel',
+        ModelVersion: '../../prisma/model-attestation/client.ts#ModelVersion as ModelVersionModel',
+        ModelAttestation:
+          '../../prisma/model-attestation/client.ts#ModelAttestation as ModelAttestationModel',
+        ModelAuditEntry: '../../prisma/model-attestation/client.ts#AuditEntry as AuditEntryModel',
+        AuditEntry: '../../prisma/model-attestation/client.ts#AuditEntry as AuditEntryModel',
+        ModelSigningKey:
+          '../../prisma/model-attestation/client.ts#ModelSigningKey as ModelSigningKeyModel',
+        ModelFile: '../../../subgraphs/model-attestation/domain/deps.ts#ModelFileView',
+        Finding:
+          '../../../subgraphs/model-attestation/domain/scan/findings.ts#Finding as FindingModel',
+      },
+    }),
     ...subgraph('documents', {
       context: '../../../subgraphs/documents/context.ts#DocumentsContext',
       mappers: {
@@ -106,6 +122,7 @@ const config: CodegenConfig = {
         DocumentGrant: '../../prisma/documents/client.ts#DocumentGrant as DocumentGrantModel',
         ReportJob: '../../prisma/documents/client.ts#ReportJob as ReportJobModel',
         HardwareAttestation: '../../../subgraphs/documents/domain/deps.ts#HardwareAttestationRef',
+        ModelAttestation: '../../../subgraphs/documents/domain/deps.ts#HardwareAttestationRef',
       },
     }),
   },

@@ -85,6 +85,8 @@ async function start(service: string | undefined, config: Config, logger: Logger
         subgraphUrls['hardware-attestation'] = config.SUBGRAPH_HARDWARE_ATTESTATION_URL;
       if (config.SUBGRAPH_RESOURCES_URL) subgraphUrls.resources = config.SUBGRAPH_RESOURCES_URL;
       if (config.SUBGRAPH_DOCUMENTS_URL) subgraphUrls.documents = config.SUBGRAPH_DOCUMENTS_URL;
+      if (config.SUBGRAPH_MODEL_ATTESTATION_URL)
+        subgraphUrls['model-attestation'] = config.SUBGRAPH_MODEL_ATTESTATION_URL;
       running = await startGateway(runtime, {
         host: config.HOST,
         port: config.PORT === gatewayDefaultPort ? gatewayDefaultPort : config.PORT,

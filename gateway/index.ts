@@ -199,9 +199,9 @@ export async function startGateway(
       ? createObjectHttpHandler(runtime.objects, config, logger)
       : null;
 
-  // Access-token keys (identity) and attestation-result keys (hardware-attestation) share one
-  // published set: relying parties need only the gateway's URL.
-  const keySetUrls = ['hardware-attestation']
+  // Access-token keys (identity) and attestation-result keys (hardware and model attestation)
+  // share one published set: relying parties need only the gateway's URL.
+  const keySetUrls = ['hardware-attestation', 'model-attestation']
     .map((name) => options.subgraphUrls[name])
     .filter((url): url is string => Boolean(url))
     .map((url) => url.replace(/\/graphql$/, '/.well-known/jwks.json'));

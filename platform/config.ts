@@ -100,6 +100,7 @@ const envSchema = z.object({
   SUBGRAPH_HARDWARE_ATTESTATION_URL: url.optional(),
   SUBGRAPH_RESOURCES_URL: url.optional(),
   SUBGRAPH_DOCUMENTS_URL: url.optional(),
+  SUBGRAPH_MODEL_ATTESTATION_URL: url.optional(),
 
   RATE_LIMIT_ENABLED: bool.default('true'),
   RATE_LIMIT_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
@@ -199,6 +200,10 @@ const envSchema = z.object({
   DOCUMENT_RESTORE_DAYS: positiveInt.max(3650).default(30),
   REPORT_WORKERS: positiveInt.max(32).default(2),
   REPORT_MAX_ATTEMPTS: positiveInt.max(20).default(5),
+  MODEL_ATTESTATION_WORKERS: positiveInt.max(32).default(2),
+  MODEL_ATTESTATION_MAX_ATTEMPTS: positiveInt.max(20).default(4),
+  MODEL_SHARD_BYTES: positiveInt.min(1024).default(1_000_000_000),
+  AUDIT_CHECKPOINT_SECONDS: positiveInt.min(10).default(3600),
   LOTABOTS_DEMO_EMAIL: z.string().email().default('demo@lotabots.dev'),
   LOTABOTS_DEMO_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
 });

@@ -8,6 +8,8 @@ import { startHardwareAttestation } from '../subgraphs/hardware-attestation/inde
 import { hardwareAttestationPublicRootFields } from '../subgraphs/hardware-attestation/permissions.ts';
 import { startResources } from '../subgraphs/resources/index.ts';
 import { resourcesPublicRootFields } from '../subgraphs/resources/permissions.ts';
+import { startModelAttestation } from '../subgraphs/model-attestation/index.ts';
+import { modelAttestationPublicRootFields } from '../subgraphs/model-attestation/permissions.ts';
 import { startDocuments } from '../subgraphs/documents/index.ts';
 import { documentsPublicRootFields } from '../subgraphs/documents/permissions.ts';
 
@@ -21,6 +23,8 @@ export interface Peers {
   resourcesUrl: string;
   /** hardware-attestation's /graphql URL: documents reads an attestation to regenerate its report. */
   hardwareAttestationUrl: string;
+  /** model-attestation's /graphql URL: documents reads a model attestation for the same reason. */
+  modelAttestationUrl: string;
 }
 
 /** A subgraph this build can run, with the port it takes when run alone. */
@@ -66,6 +70,12 @@ export const subgraphModules: SubgraphModule[] = [
     start: startHardwareAttestation,
   },
   {
+    name: 'model-attestation',
+    defaultPort: 4003,
+    publicRootFields: modelAttestationPublicRootFields,
+    start: startModelAttestation,
+  },
+  {
     name: 'documents',
     defaultPort: 4004,
     publicRootFields: documentsPublicRootFields,
@@ -86,6 +96,7 @@ export function standalonePeers(config: {
   SUBGRAPH_GPU_AGENT_URL?: string;
   SUBGRAPH_RESOURCES_URL?: string;
   SUBGRAPH_HARDWARE_ATTESTATION_URL?: string;
+  SUBGRAPH_MODEL_ATTESTATION_URL?: string;
 }): Peers {
   return {
     identityUrl: standaloneIdentityUrl(config.SUBGRAPH_IDENTITY_URL),
@@ -93,5 +104,6 @@ export function standalonePeers(config: {
     resourcesUrl: config.SUBGRAPH_RESOURCES_URL ?? 'http://localhost:4005/graphql',
     hardwareAttestationUrl:
       config.SUBGRAPH_HARDWARE_ATTESTATION_URL ?? 'http://localhost:4002/graphql',
+    modelAttestationUrl: config.SUBGRAPH_MODEL_ATTESTATION_URL ?? 'http://localhost:4003/graphql',
   };
 }

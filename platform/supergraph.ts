@@ -42,6 +42,7 @@ export async function startSupergraph(
       gpuAgentUrl: '',
       resourcesUrl: '',
       hardwareAttestationUrl: '',
+      modelAttestationUrl: '',
     };
     for (const module of subgraphModules) {
       const service = await module.start(runtime, { host: '127.0.0.1', port: 0 }, { ...peers });
@@ -49,6 +50,7 @@ export async function startSupergraph(
       if (module.name === 'gpu-agent') peers.gpuAgentUrl = service.url;
       if (module.name === 'resources') peers.resourcesUrl = service.url;
       if (module.name === 'hardware-attestation') peers.hardwareAttestationUrl = service.url;
+      if (module.name === 'model-attestation') peers.modelAttestationUrl = service.url;
       subgraphs.push(service);
     }
     const identity = subgraphs.find((s) => s.name === 'identity') as IdentityService;

@@ -41,3 +41,9 @@ export const usageRecordedTopic = 'resources.usage.recorded';
  * placementStart, placementSize, leaseExpiresAt }`.
  */
 export const allocationChangedTopic = 'resources.allocation.changed';
+
+/**
+ * A model attestation changed status or made hashing progress: `{ organizationId, id, status }`.
+ * Feeds `modelAttestationUpdated` on every replica (which reads the attestation as stored).
+ */
+export const modelAttestationStatusTopic = 'model-attestation.status';

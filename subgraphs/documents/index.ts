@@ -2,14 +2,21 @@ import { readFileSync } from 'node:fs';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { gql } from 'graphql-tag';
 import { openDomainService } from '../../platform/domain-service.ts';
-import { hardwareAttestationStatusTopic } from '../../platform/events/topics.ts';
+import {
+  hardwareAttestationStatusTopic,
+  modelAttestationStatusTopic,
+} from '../../platform/events/topics.ts';
 import { queryPeer } from '../../platform/graphql/peer-query.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import type { Runtime } from '../../platform/runtime.ts';
 import { startSubgraphServer, type RunningService } from '../../platform/subgraph-server.ts';
 import { PrismaClient } from '../../generated/prisma/documents/client.ts';
 import type { DocumentsContext } from './context.ts';
-import { finishedFromEvent } from './domain/attestation-source.ts';
+import {
+  finishedFromEvent,
+  finishedModelFromEvent,
+  type FinishedAttestation,
+} from './domain/attestation-source.ts';
 import type { DocumentsDeps } from './domain/deps.ts';
 import { DocumentService } from './domain/documents.ts';
 import { ReportService } from './domain/reports.ts';
@@ -39,7 +46,7 @@ const REPORT_LEASE_MS = 60_000;
 export async function startDocuments(
   runtime: Runtime,
   listen: { host: string; port: number },
-  peers: { identityUrl: string; hardwareAttestationUrl: string },
+  peers: { identityUrl: string; hardwareAttestationUrl: string; modelAttestationUrl: string },
 ): Promise<DocumentsService> {
   const { config, logger, database, prisma, verifyAccessToken, apiKeys } = await openDomainService(
     runtime,
@@ -62,6 +69,7 @@ export async function startDocuments(
       logger,
       publicUrl: config.publicUrl,
       hardwareAttestationUrl: peers.hardwareAttestationUrl,
+      modelAttestationUrl: peers.modelAttestationUrl,
     },
     metrics.registry,
     {
@@ -89,18 +97,22 @@ export async function startDocuments(
     },
   };
   await apiKeys.start();
-  const unsubscribe = await runtime.events.subscribe(
-    hardwareAttestationStatusTopic,
-    async (payload) => {
-      const finished = finishedFromEvent(payload);
-      if (!finished) return;
-      await reports
-        .enqueueCompleted(finished)
-        .catch((err: unknown) =>
-          logger.error({ err, attestationId: finished.id }, 'could not queue a report job'),
-        );
-    },
-  );
+  const queueReport = async (finished: FinishedAttestation | null) => {
+    if (!finished) return;
+    await reports
+      .enqueueCompleted(finished)
+      .catch((err: unknown) =>
+        logger.error({ err, attestationId: finished.id }, 'could not queue a report job'),
+      );
+  };
+  const unsubscribe = await Promise.all([
+    runtime.events.subscribe(hardwareAttestationStatusTopic, (payload) =>
+      queueReport(finishedFromEvent(payload)),
+    ),
+    runtime.events.subscribe(modelAttestationStatusTopic, (payload) =>
+      queueReport(finishedModelFromEvent(payload)),
+    ),
+  ]);
 
   const service = await startSubgraphServer<DocumentsContext>(
     {
@@ -132,7 +144,7 @@ export async function startDocuments(
     deps,
     stop: async () => {
       clearInterval(sweep);
-      await unsubscribe();
+      for (const stop of unsubscribe) await stop();
       await reports.stop();
       await service.stop();
       await apiKeys.stop();

@@ -4,7 +4,7 @@ import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/curso
 import { DateTimeScalar, JSONScalar } from '../../platform/graphql/scalars.ts';
 import type { Resolvers } from '../../generated/graphql/documents/resolvers-types.ts';
 import type { DocumentsContext } from './context.ts';
-import { hardwareSubject } from './domain/attestation-source.ts';
+import { hardwareSubject, modelSubject } from './domain/attestation-source.ts';
 
 /** Every read and write is scoped to the token's organization here, not only at the gateway. */
 function caller(context: DocumentsContext): Principal {
@@ -88,18 +88,12 @@ export const documentsResolvers: Resolvers = {
   },
   HardwareAttestation: {
     __resolveReference: (reference) => ({ id: reference.id }),
-    // The subject lookup is inside the caller's organization, so a foreign id finds nothing.
-    report: async (attestation, _args, context) => {
-      const principal = caller(context);
-      const document = await context.deps.prisma.document.findFirst({
-        where: {
-          organizationId: principal.organizationId,
-          subject: hardwareSubject(attestation.id),
-          deletedAt: null,
-        },
-        select: { id: true },
-      });
-      return document ? context.deps.documents.find(principal, document.id) : null;
-    },
+    report: (attestation, _args, context) =>
+      context.deps.documents.findBySubject(caller(context), hardwareSubject(attestation.id)),
+  },
+  ModelAttestation: {
+    __resolveReference: (reference) => ({ id: reference.id }),
+    report: (attestation, _args, context) =>
+      context.deps.documents.findBySubject(caller(context), modelSubject(attestation.id)),
   },
 };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { gql } from 'graphql-tag';
 import { openDomainService } from '../../platform/domain-service.ts';
-import { sendJson, type Route } from '../../platform/http/server.ts';
+import type { Route } from '../../platform/http/server.ts';
 import { createMetrics } from '../../platform/metrics.ts';
 import { createQuotaClient } from '../../platform/quota/client.ts';
 import type { Runtime } from '../../platform/runtime.ts';
@@ -15,7 +15,11 @@ import { GpuStateMonitor } from './domain/gpu-monitor.ts';
 import { nrasVerifierFromConfig } from './domain/nras.ts';
 import { Outbox } from './domain/outbox.ts';
 import { AttestationPipeline, pipelineMetrics } from './domain/pipeline.ts';
-import { createResultKeyRing } from './domain/result-keys.ts';
+import {
+  createResultKeyRing,
+  maintainResultKeys,
+  resultKeysRoute,
+} from '../../platform/auth/result-keys.ts';
 import { hardwareAttestationPermissions } from './permissions.ts';
 import { hardwareAttestationResolvers } from './resolvers.ts';
 
@@ -51,7 +55,7 @@ export async function startHardwareAttestation(
     runtime,
     { domain: 'hardware-attestation', PrismaClient, identityUrl: peers.identityUrl },
   );
-  const resultKeys = createResultKeyRing(prisma, config, logger);
+  const resultKeys = createResultKeyRing(prisma, config, logger, 'attestation-result-keys/v1');
   const metrics = createMetrics('hardware_attestation');
   const outbox = new Outbox(prisma, runtime.events, logger);
   let pipeline: AttestationPipeline | null = null;
@@ -88,14 +92,7 @@ export async function startHardwareAttestation(
     throw error;
   }
 
-  const routes: Route[] = [
-    {
-      path: '/.well-known/jwks.json',
-      methods: ['GET'],
-      handler: (_req, res) =>
-        sendJson(res, 200, resultKeys.jwks(), { 'cache-control': 'public, max-age=60' }),
-    },
-  ];
+  const routes: Route[] = [resultKeysRoute(resultKeys)];
   const service = await startSubgraphServer<HardwareAttestationContext>(
     {
       name: 'hardware-attestation',
@@ -111,23 +108,7 @@ export async function startHardwareAttestation(
   outbox.start();
   pipeline.start();
 
-  // Replicas pick up keys rotated elsewhere; the hourly check rotates when the active key is old.
-  const reload = setInterval(
-    () =>
-      void resultKeys
-        .reload()
-        .catch((err: unknown) => logger.warn({ err }, 'result key reload failed')),
-    60_000,
-  );
-  const rotate = setInterval(
-    () =>
-      void resultKeys
-        .initialize()
-        .catch((err: unknown) => logger.error({ err }, 'result key rotation failed')),
-    3_600_000,
-  );
-  reload.unref();
-  rotate.unref();
+  const keyTimers = maintainResultKeys(resultKeys, logger);
 
   const activePipeline = pipeline;
   const activeMonitor = monitor;
@@ -137,8 +118,7 @@ export async function startHardwareAttestation(
     pipeline: activePipeline,
     monitor: activeMonitor,
     stop: async () => {
-      clearInterval(reload);
-      clearInterval(rotate);
+      for (const timer of keyTimers) clearInterval(timer);
       await activeMonitor.stop();
       await activePipeline.stop();
       await service.stop();

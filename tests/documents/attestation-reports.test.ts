@@ -1,6 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   pollingRateLimit,
@@ -10,10 +8,11 @@ import {
 } from '../support/attestation.ts';
 import { createApiKey, enrollSimulatedNode, type SimulatedNode } from '../support/gpu.ts';
 import { pdfText } from '../support/pdf.ts';
+import { pickleCall, torchCheckpointOf } from '../support/model-artifacts.ts';
 import { artifactPath } from '../support/browser.ts';
-import { backends, testConfig } from '../support/config.ts';
-import { createLogger } from '../../platform/logger.ts';
-import { createObjectStore, type ObjectStore } from '../../platform/objects/index.ts';
+import { backends } from '../support/config.ts';
+import { brokenObjectStore } from '../support/broken-objects.ts';
+import type { ObjectStore } from '../../platform/objects/index.ts';
 import {
   errorCode,
   signUp,
@@ -336,6 +335,86 @@ describe(`attestation reports (${backends.database}, ${backends.events}, ${backe
     expect(errorCode(viewer)).toBe('FORBIDDEN');
   });
 
+  it('a finished model attestation yields a report naming its findings, linked from ModelAttestation.report', async () => {
+    const registered = await supergraph.graphql<{ registerModel: { id: string } }>(
+      'mutation($i: RegisterModelInput!) { registerModel(input: $i) { id } }',
+      { i: { name: 'acme/reported', version: '1', license: 'mit', format: 'pytorch' } },
+      operatorKey,
+    );
+    const versionId = registered.data!.registerModel.id;
+    const checkpoint = torchCheckpointOf({ dataPkl: pickleCall('os', 'system', ['id']) });
+    const target = await supergraph.graphql<{
+      requestModelUpload: { url: string; method: string; headers: Record<string, string> | null };
+    }>(
+      'mutation($i: RequestModelUploadInput!) { requestModelUpload(input: $i) { url method headers } }',
+      { i: { modelVersionId: versionId, path: 'model.pt', sizeBytes: checkpoint.length } },
+      operatorKey,
+    );
+    const upload = target.data!.requestModelUpload;
+    await fetch(upload.url, {
+      method: upload.method,
+      headers: upload.headers ?? {},
+      body: checkpoint,
+    });
+    await supergraph.graphql(
+      'mutation($i: CompleteModelUploadInput!) { completeModelUpload(input: $i) { path } }',
+      { i: { modelVersionId: versionId, path: 'model.pt' } },
+      operatorKey,
+    );
+    const submitted = await supergraph.graphql<{ submitModelAttestation: { id: string } }>(
+      'mutation($i: SubmitModelAttestationInput!) { submitModelAttestation(input: $i) { id } }',
+      { i: { modelVersionId: versionId } },
+      operatorKey,
+    );
+    const id = submitted.data!.submitModelAttestation.id;
+    type ModelReport = {
+      modelAttestation: {
+        status: string;
+        verdict: string;
+        report: {
+          kind: string;
+          title: string;
+          files: { contentType: string; downloadUrl: string }[];
+        } | null;
+      } | null;
+    };
+    let view: ModelReport['modelAttestation'] = null;
+    await waitUntil(
+      async () => {
+        const read = await supergraph.graphql<ModelReport>(
+          'query($id: ID!) { modelAttestation(id: $id) { status verdict report { kind title files { contentType downloadUrl } } } }',
+          { id },
+          operatorKey,
+        );
+        view = read.data?.modelAttestation ?? null;
+        return view?.report != null;
+      },
+      20_000,
+      'the model attestation report',
+    );
+    const done = view!;
+    expect(done).toMatchObject({ status: 'FAILED', verdict: 'CONTRAINDICATED' });
+    expect(done.report).toMatchObject({ kind: 'ATTESTATION_REPORT' });
+    expect(done.report!.title).toContain('acme/reported@1');
+    const pdf = done.report!.files.find((f) => f.contentType === 'application/pdf')!;
+    const bytes = await download(pdf.downloadUrl);
+    writeFileSync(artifactPath('model-attestation-report.pdf'), bytes);
+    const text = await pdfText(bytes);
+    expect(text).toContain('CONTRAINDICATED');
+    // Table cells wrap long codes; the code is there once the wrapping is taken out.
+    expect(text.replace(/\s+/g, '')).toContain('PICKLE_DANGEROUS_GLOBAL');
+    expect(text).toContain('modelAttestation(id:');
+    expect(text).not.toContain('verifyAttestationResult');
+    expect(text).toContain('os.system');
+    // The other tenant cannot reach it.
+    const theirs = await supergraph.graphql<{ modelAttestation: unknown }>(
+      'query($id: ID!) { modelAttestation(id: $id) { report { id } } }',
+      { id },
+      other.accessToken,
+    );
+    expect(theirs.data?.modelAttestation).toBeNull();
+  });
+
   describe('the object store fails', () => {
     let broken: ObjectStore;
     let healthy: ObjectStore;
@@ -343,15 +422,7 @@ describe(`attestation reports (${backends.database}, ${backends.events}, ${backe
 
     beforeAll(() => {
       healthy = reports().deps.objects;
-      // A real store that cannot write: a bucket that does not exist on the S3 server, or a data
-      // dir whose objects folder is a plain file.
-      const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-broken-report-objects-'));
-      writeFileSync(join(dataDir, 'objects'), 'not a directory');
-      const config = testConfig({
-        LOTABOTS_DATA_DIR: dataDir,
-        ...(backends.objects === 's3' ? { S3_BUCKET: `missing-${Date.now().toString(36)}` } : {}),
-      });
-      broken = createObjectStore(config, createLogger(config));
+      broken = brokenObjectStore();
     });
 
     afterAll(async () => {

@@ -114,15 +114,23 @@ describe('the start command', () => {
   }, 90_000);
 
   it('runs each subgraph and the gateway as separate processes', async () => {
-    const [identityPort, gpuAgentPort, attestationPort, resourcesPort, documentsPort, gatewayPort] =
-      [
-        await freePort(),
-        await freePort(),
-        await freePort(),
-        await freePort(),
-        await freePort(),
-        await freePort(),
-      ];
+    const [
+      identityPort,
+      gpuAgentPort,
+      attestationPort,
+      modelAttestationPort,
+      resourcesPort,
+      documentsPort,
+      gatewayPort,
+    ] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const dataDir = mkdtempSync(join(tmpdir(), 'lotabots-split-'));
     const identity = launch(['start', 'identity'], {
       PORT: String(identityPort),
@@ -145,6 +153,13 @@ describe('the start command', () => {
       SUBGRAPH_GPU_AGENT_URL: `http://127.0.0.1:${gpuAgentPort}/graphql`,
     });
     await attestation.waitFor(/hardware-attestation listening at \S+/);
+    const modelAttestation = launch(['start', 'model-attestation'], {
+      PORT: String(modelAttestationPort),
+      LOTABOTS_DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
+      SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
+    });
+    await modelAttestation.waitFor(/model-attestation listening at \S+/);
     const resources = launch(['start', 'resources'], {
       PORT: String(resourcesPort),
       LOTABOTS_DATA_DIR: dataDir,
@@ -159,6 +174,7 @@ describe('the start command', () => {
       PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
       SUBGRAPH_IDENTITY_URL: `http://127.0.0.1:${identityPort}/graphql`,
       SUBGRAPH_HARDWARE_ATTESTATION_URL: `http://127.0.0.1:${attestationPort}/graphql`,
+      SUBGRAPH_MODEL_ATTESTATION_URL: `http://127.0.0.1:${modelAttestationPort}/graphql`,
     });
     await documents.waitFor(/documents listening at \S+/);
     const gateway = launch(['start', 'gateway'], {
@@ -170,6 +186,7 @@ describe('the start command', () => {
       SUBGRAPH_HARDWARE_ATTESTATION_URL: `http://127.0.0.1:${attestationPort}/graphql`,
       SUBGRAPH_RESOURCES_URL: `http://127.0.0.1:${resourcesPort}/graphql`,
       SUBGRAPH_DOCUMENTS_URL: `http://127.0.0.1:${documentsPort}/graphql`,
+      SUBGRAPH_MODEL_ATTESTATION_URL: `http://127.0.0.1:${modelAttestationPort}/graphql`,
     });
     await gateway.waitFor(/gateway listening at \S+/);
 
@@ -218,16 +235,34 @@ describe('the start command', () => {
     const document = created.data?.createDocument as { id: string; version: number } | undefined;
     expect(document?.id).toBeTruthy();
     expect(document?.version).toBe(1);
+    // And the model-attestation process: no models yet, then one registered at version "1".
+    const noModels = await graphql(url, '{ models { edges { node { id } } } }', {}, token);
+    expect(noModels.errors).toBeUndefined();
+    expect(noModels.data).toEqual({ models: { edges: [] } });
+    const registered = await graphql(
+      url,
+      'mutation { registerModel(input: { name: "acme/x", version: "1", license: "mit", format: "safetensors" }) { id version } }',
+      {},
+      token,
+    );
+    expect(registered.errors).toBeUndefined();
+    const model = registered.data?.registerModel as { id: string; version: string } | undefined;
+    expect(model?.id).toBeTruthy();
+    expect(model?.version).toBe('1');
     const ready = await fetch(`http://127.0.0.1:${gatewayPort}/readyz`);
     expect(ready.status).toBe(200);
-    // Its published key set holds the attestation-result keys of the separate process too.
+    // Its published key set holds the attestation-result keys of the separate processes too
+    // (hardware-attestation's EAR keys and model-attestation's DSSE keys).
     const jwks = (await (
       await fetch(`http://127.0.0.1:${gatewayPort}/.well-known/jwks.json`)
     ).json()) as { keys: { kid: string }[] };
-    const own = (await (
-      await fetch(`http://127.0.0.1:${attestationPort}/.well-known/jwks.json`)
-    ).json()) as { keys: { kid: string }[] };
-    expect(own.keys).toHaveLength(1);
-    expect(jwks.keys.map((k) => k.kid)).toContain(own.keys[0]?.kid);
-  }, 120_000);
+    const kids = jwks.keys.map((k) => k.kid);
+    for (const port of [attestationPort, modelAttestationPort]) {
+      const own = (await (
+        await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)
+      ).json()) as { keys: { kid: string }[] };
+      expect(own.keys).toHaveLength(1);
+      expect(kids).toContain(own.keys[0]?.kid);
+    }
+  }, 180_000);
 });

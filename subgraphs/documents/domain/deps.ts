@@ -17,7 +17,7 @@ export interface DocumentsDeps {
   isMember: (authorization: string, userId: string) => Promise<boolean>;
 }
 
-/** A hardware attestation the documents subgraph adds `report` to. */
+/** A hardware or model attestation the documents subgraph adds `report` to. */
 export interface HardwareAttestationRef {
   id: string;
 }

@@ -67,6 +67,18 @@ export class DocumentService {
     return access ? { ...row, access } : null;
   }
 
+  /**
+   * The report document of an attestation (`hardware-attestation:<id>`), if the caller may read
+   * it. The lookup is inside the caller's organization, so a foreign attestation finds nothing.
+   */
+  async findBySubject(principal: Principal, subject: string): Promise<DocumentView | null> {
+    const document = await this.prisma.document.findFirst({
+      where: { organizationId: principal.organizationId, subject, deletedAt: null },
+      select: { id: true },
+    });
+    return document ? this.find(principal, document.id) : null;
+  }
+
   /** The document for a change: NOT_FOUND when unreadable, FORBIDDEN when read-only. */
   async writable(
     principal: Principal,

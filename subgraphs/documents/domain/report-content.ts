@@ -67,6 +67,7 @@ export function signedResultFormat(type: AttestationReportInput['attestationType
  */
 export function verificationSteps(input: AttestationReportInput): string[] {
   const online = `Or have the platform check it: send ${VERIFY_QUERY}, with the token in place of "…", to ${input.graphqlUrl}; the result is genuine when valid is true.`;
+  const served = `Or compare it with the envelope the platform serves: send ${verifyQuery(input)} to ${input.graphqlUrl}; it must be the same envelope.`;
   if (input.attestationType === 'HARDWARE') {
     return [
       `Fetch the public keys (JWKS) from ${input.jwksUrl}.`,
@@ -79,8 +80,15 @@ export function verificationSteps(input: AttestationReportInput): string[] {
     `Fetch the public keys (JWKS) from ${input.jwksUrl}.`,
     'Decode the envelope payload (base64) and verify each signature over the DSSE pre-authentication encoding PAE(payloadType, payload) with the key whose kid matches the signature keyid.',
     'Check that the subject digest in the in-toto statement matches the model you hold.',
-    online,
+    served,
   ];
+}
+
+/** The GraphQL query that checks (hardware) or fetches (model) the signed result online. */
+export function verifyQuery(input: AttestationReportInput): string {
+  return input.attestationType === 'HARDWARE'
+    ? VERIFY_QUERY
+    : `query { modelAttestation(id: "${input.attestationId}") { envelope statement } }`;
 }
 
 /** The JSON report: a stable, documented shape (schema id "lotabots/attestation-report@1"). */
@@ -120,7 +128,7 @@ export function reportJson(input: AttestationReportInput): Record<string, unknow
       format: signedResultFormat(input.attestationType),
       verification: {
         jwksUrl: input.jwksUrl,
-        graphqlQuery: VERIFY_QUERY,
+        graphqlQuery: verifyQuery(input),
         steps: verificationSteps(input),
       },
     },

@@ -11,8 +11,9 @@ import type { PrismaClient, ReportJob } from '../../../generated/prisma/document
 import { actorOf } from './access.ts';
 import {
   finishedAttestation,
-  hardwareSubject,
   readHardwareAttestation,
+  readModelAttestation,
+  subjectOf,
   type FinishedAttestation,
 } from './attestation-source.ts';
 import type { DocumentService } from './documents.ts';
@@ -67,6 +68,7 @@ export class ReportService {
       logger: Logger;
       publicUrl: string;
       hardwareAttestationUrl: string;
+      modelAttestationUrl: string;
     },
     registry: Registry,
     private readonly options: { concurrency: number; maxAttempts: number; leaseMs: number },
@@ -91,7 +93,7 @@ export class ReportService {
    * the outbox may publish it again); the dedupe key makes that one job.
    */
   async enqueueCompleted(attestation: FinishedAttestation): Promise<void> {
-    const subject = hardwareSubject(attestation.id);
+    const subject = subjectOf(attestation);
     const created = await this.deps.prisma.reportJob.createMany({
       data: [
         {
@@ -117,21 +119,30 @@ export class ReportService {
     authorization: string,
     attestationId: string,
   ): Promise<ReportJob> {
-    if (!isUuid(attestationId)) throw notFound('Hardware attestation');
-    const found = await readHardwareAttestation(
-      this.deps.hardwareAttestationUrl,
-      authorization,
-      principal.organizationId,
-      attestationId,
-    );
-    if (!found) throw notFound('Hardware attestation');
+    if (!isUuid(attestationId)) throw notFound('Attestation');
+    // The id names a hardware or a model attestation; each subgraph answers for its own, scoped
+    // to the caller's organization by the caller's own credentials.
+    const found =
+      (await readHardwareAttestation(
+        this.deps.hardwareAttestationUrl,
+        authorization,
+        principal.organizationId,
+        attestationId,
+      )) ??
+      (await readModelAttestation(
+        this.deps.modelAttestationUrl,
+        authorization,
+        principal.organizationId,
+        attestationId,
+      ));
+    if (!found) throw notFound('Attestation');
     if (!found.attestation) {
       throw conflict(
         `the attestation is ${found.status}; its report is made once it finishes`,
         'NOT_FINISHED',
       );
     }
-    const subject = hardwareSubject(attestationId);
+    const subject = subjectOf(found.attestation);
     const existing = await this.deps.prisma.document.findFirst({
       where: { organizationId: principal.organizationId, subject },
     });
@@ -237,11 +248,15 @@ export class ReportService {
     attestation: FinishedAttestation,
   ): Promise<{ documentId: string; version: number }> {
     const base = this.deps.publicUrl.replace(/\/$/, '');
+    const model = attestation.type === 'MODEL';
+    const subject = model
+      ? `model ${attestation.model ?? attestation.id}`
+      : `GPU ${attestation.gpuUuid ?? attestation.id}`;
     const input: AttestationReportInput = {
-      attestationType: 'HARDWARE',
+      attestationType: attestation.type,
       attestationId: attestation.id,
       organizationId: attestation.organizationId,
-      subject: attestation.gpuUuid ? `GPU ${attestation.gpuUuid}` : 'GPU',
+      subject,
       status: attestation.status,
       verdict: attestation.verdict,
       policy: attestation.policy,
@@ -249,7 +264,7 @@ export class ReportService {
       completedAt: attestation.completedAt,
       error: attestation.error,
       claims: attestation.claims,
-      findings: [],
+      findings: attestation.findings,
       token: attestation.token,
       jwksUrl: `${base}/.well-known/jwks.json`,
       graphqlUrl: `${base}/graphql`,
@@ -271,15 +286,15 @@ export class ReportService {
       objectKey: put.key,
     }));
     const fields = {
-      title: `Hardware attestation report: GPU ${attestation.gpuUuid ?? attestation.id} (${attestation.status})`,
-      tags: ['attestation-report', 'hardware', attestation.status.toLowerCase()],
+      title: `${model ? 'Model' : 'Hardware'} attestation report: ${subject} (${attestation.status})`,
+      tags: ['attestation-report', model ? 'model' : 'hardware', attestation.status.toLowerCase()],
       metadata: {
-        attestationType: 'HARDWARE',
+        attestationType: attestation.type,
         attestationId: attestation.id,
         status: attestation.status,
         verdict: attestation.verdict,
         policy: attestation.policy,
-        gpuUuid: attestation.gpuUuid,
+        ...(model ? { model: attestation.model } : { gpuUuid: attestation.gpuUuid }),
         completedAt: attestation.completedAt,
       },
     };
