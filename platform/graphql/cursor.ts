@@ -21,3 +21,23 @@ export function decodeTimeCursor(
   }
   return { at: date, id };
 }
+
+/**
+ * A Relay connection over rows fetched newest first with one extra row (`take + 1`): the extra
+ * row only says there is a next page.
+ */
+export function timeConnection<T extends { id: string }>(
+  rows: T[],
+  take: number,
+  at: (row: T) => Date,
+) {
+  const edges = rows.slice(0, take);
+  const last = edges.at(-1);
+  return {
+    edges: edges.map((node) => ({ cursor: encodeTimeCursor(at(node), node.id), node })),
+    pageInfo: {
+      hasNextPage: rows.length > take,
+      endCursor: last ? encodeTimeCursor(at(last), last.id) : null,
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import type { Principal } from '../../platform/auth/principal.ts';
 import { unauthenticated } from '../../platform/errors.ts';
-import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
+import { decodeTimeCursor, timeConnection } from '../../platform/graphql/cursor.ts';
 import { DateTimeScalar, JSONScalar } from '../../platform/graphql/scalars.ts';
 import type { Resolvers } from '../../generated/graphql/documents/resolvers-types.ts';
 import type { DocumentsContext } from './context.ts';
@@ -26,15 +26,7 @@ export const documentsResolvers: Resolvers = {
         take,
         after: decodeTimeCursor(after),
       });
-      const page = rows.slice(0, take);
-      const last = page.at(-1);
-      return {
-        edges: page.map((node) => ({ cursor: encodeTimeCursor(node.createdAt, node.id), node })),
-        pageInfo: {
-          hasNextPage: rows.length > take,
-          endCursor: last ? encodeTimeCursor(last.createdAt, last.id) : null,
-        },
-      };
+      return timeConnection(rows, take, (row) => row.createdAt);
     },
     reportJob: (_root, { id }, context) => context.deps.reports.findJob(caller(context), id),
   },

@@ -23,7 +23,7 @@ import {
 import { reportKey } from './domain/pipeline.ts';
 import { attestationStatusStream } from './domain/status-stream.ts';
 import { submitAttestation, type JobInput } from './domain/submit.ts';
-import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
+import { decodeTimeCursor, timeConnection } from '../../platform/graphql/cursor.ts';
 
 /** Every read is scoped to the token's organization here, in the subgraph, not only at the gateway. */
 function caller(context: HardwareAttestationContext): Principal {
@@ -76,15 +76,7 @@ export const hardwareAttestationResolvers: Resolvers = {
         orderBy: [{ submittedAt: 'desc' }, { id: 'desc' }],
         take: take + 1,
       });
-      const page = rows.slice(0, take);
-      const last = page.at(-1);
-      return {
-        edges: page.map((node) => ({ cursor: encodeTimeCursor(node.submittedAt, node.id), node })),
-        pageInfo: {
-          hasNextPage: rows.length > take,
-          endCursor: last ? encodeTimeCursor(last.submittedAt, last.id) : null,
-        },
-      };
+      return timeConnection(rows, take, (row) => row.submittedAt);
     },
     verifyAttestationResult: async (_root, { token }, context) => {
       if (token.length > 64 * 1024) throw badInput('token is over 64 KiB', { field: 'token' });

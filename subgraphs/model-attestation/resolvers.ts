@@ -1,6 +1,6 @@
 import type { Principal } from '../../platform/auth/principal.ts';
 import { badInput, unauthenticated } from '../../platform/errors.ts';
-import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
+import { decodeTimeCursor, timeConnection } from '../../platform/graphql/cursor.ts';
 import { DateTimeScalar, JSONScalar } from '../../platform/graphql/scalars.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { Resolvers } from '../../generated/graphql/model-attestation/resolvers-types.ts';
@@ -18,19 +18,6 @@ const maxPage = 100;
 
 function page(first: number | null | undefined): number {
   return Math.min(Math.max(first ?? 20, 1), maxPage);
-}
-
-/** A Relay connection over rows ordered by (time, id) descending. */
-function connection<T extends { id: string }>(rows: T[], take: number, at: (row: T) => Date) {
-  const edges = rows.slice(0, take);
-  const last = edges.at(-1);
-  return {
-    edges: edges.map((node) => ({ cursor: encodeTimeCursor(at(node), node.id), node })),
-    pageInfo: {
-      hasNextPage: rows.length > take,
-      endCursor: last ? encodeTimeCursor(at(last), last.id) : null,
-    },
-  };
 }
 
 function seqCursor(after: string | null | undefined): number | null {
@@ -64,7 +51,7 @@ export const modelAttestationResolvers: Resolvers = {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: take + 1,
       });
-      return connection(rows, take, (row) => row.createdAt);
+      return timeConnection(rows, take, (row) => row.createdAt);
     },
     modelVersion: (_root, { id }, context) => context.deps.models.findVersion(caller(context), id),
     modelAttestation: (_root, { id }, context) =>
@@ -88,7 +75,7 @@ export const modelAttestationResolvers: Resolvers = {
         orderBy: [{ submittedAt: 'desc' }, { id: 'desc' }],
         take: take + 1,
       });
-      return connection(rows, take, (row) => row.submittedAt);
+      return timeConnection(rows, take, (row) => row.submittedAt);
     },
     modelSigningKeys: (_root, _args, context) =>
       context.deps.keysAndPolicies.listKeys(caller(context)),

@@ -1,7 +1,7 @@
 import type { Principal } from '../../platform/auth/principal.ts';
 import { unauthenticated } from '../../platform/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { decodeTimeCursor, encodeTimeCursor } from '../../platform/graphql/cursor.ts';
+import { decodeTimeCursor, timeConnection } from '../../platform/graphql/cursor.ts';
 import { DateTimeScalar } from '../../platform/graphql/scalars.ts';
 import type { Resolvers } from '../../generated/graphql/resources/resolvers-types.ts';
 import type { ResourcesContext } from './context.ts';
@@ -43,15 +43,7 @@ export const resourcesResolvers: Resolvers = {
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: take + 1,
       });
-      const page = rows.slice(0, take);
-      const last = page.at(-1);
-      return {
-        edges: page.map((node) => ({ cursor: encodeTimeCursor(node.createdAt, node.id), node })),
-        pageInfo: {
-          hasNextPage: rows.length > take,
-          endCursor: last ? encodeTimeCursor(last.createdAt, last.id) : null,
-        },
-      };
+      return timeConnection(rows, take, (row) => row.createdAt);
     },
   },
   Mutation: {
